@@ -1,0 +1,85 @@
+"""The nightly pipeline's stages: one function each, called alike by the CLI, the DAGs and tests.
+
+Every stage takes the run date (the delivery date being processed, also the snapshot date the
+features and scores are as of) and returns a small JSON-serialisable summary, so an Airflow task
+can hand it to XCom as is. Heavy libraries are imported inside the stages, not here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from journeys.settings import Settings, get_settings
+
+Summary = dict[str, Any]
+
+
+def land(run_date: date, settings: Settings | None = None) -> Summary:
+    """Land every export delivered up to `run_date` that is not loaded yet."""
+    from journeys.landing import land_exports
+
+    return land_exports(settings or get_settings(), up_to=run_date)
+
+
+def transform(run_date: date, settings: Settings | None = None) -> Summary:
+    """Build and test the dbt project for `run_date`."""
+    from journeys.transform import build
+
+    return build(settings or get_settings(), run_date)
+
+
+def validate(run_date: date, settings: Settings | None = None) -> Summary:
+    """Great Expectations gate: raises QualityGateError when a critical expectation fails."""
+    from expectations.gate import validate_warehouse
+
+    return validate_warehouse(settings or get_settings(), run_date)
+
+
+def train(run_date: date, settings: Settings | None = None) -> Summary:
+    """Train segmentation and churn models, tracked in MLflow."""
+    from ml.train import train_models
+
+    return train_models(settings or get_settings(), run_date)
+
+
+def score(run_date: date, settings: Settings | None = None) -> Summary:
+    """Score every customer with the registered models."""
+    from ml.score import score_customers
+
+    return score_customers(settings or get_settings(), run_date)
+
+
+def publish(run_date: date, settings: Settings | None = None) -> Summary:
+    """Swap in the new customer_segments and write the activation files."""
+    from journeys.publish import publish_segments
+
+    return publish_segments(settings or get_settings(), run_date)
+
+
+STAGES: tuple[tuple[str, Callable[[date, Settings | None], Summary]], ...] = (
+    ("land", land),
+    ("transform", transform),
+    ("validate", validate),
+    ("train", train),
+    ("score", score),
+    ("publish", publish),
+)
+
+
+def run(
+    run_date: date,
+    settings: Settings | None = None,
+    on_stage: Callable[[str, Summary, float], None] | None = None,
+) -> dict[str, Summary]:
+    """Run every stage in order for `run_date`; stop at the first failure."""
+    settings = settings or get_settings()
+    results: dict[str, Summary] = {}
+    for name, stage in STAGES:
+        started = time.perf_counter()
+        results[name] = stage(run_date, settings)
+        if on_stage:
+            on_stage(name, results[name], time.perf_counter() - started)
+    return results
