@@ -348,7 +348,7 @@ def _unknown_vocabulary(con, entity: Entity, present: set[str]) -> list[str]:
 def land_file(
     con: duckdb.DuckDBPyConnection, delivery: Delivery, digest: str, landed_root: Path, batch: str
 ) -> FileResult:
-    """Land one file: validate, write Parquet aside and rename, then commit manifest + quarantine."""
+    """Land one file: validate, write Parquet aside and rename, commit manifest + quarantine."""
     entity = delivery.entity
     table, malformed, columns = read_export(delivery)
     if delivery.file_format == "jsonl":
@@ -357,7 +357,9 @@ def land_file(
         fields = ", ".join(
             f"json_extract_string(_raw, {_json_path(c)}) as {_quote(c)}" for c in columns
         )
-        source_sql = f"select {LINE}{', ' if fields else ''}{fields} from jsonl_parsed where problem is null"
+        source_sql = (
+            f"select {LINE}{', ' if fields else ''}{fields} from jsonl_parsed where problem is null"
+        )
     else:
         con.register("export_file", table)
         # Parquet brings its own types; the contract is checked on text, as for CSV.
@@ -369,7 +371,11 @@ def land_file(
         raise RejectedFile(
             f"missing required column(s) {', '.join(missing_required)}; found columns: "
             f"{', '.join(columns) or 'none'}"
-            + (" (is the delimiter a comma?)" if len(columns) == 1 and delivery.file_format == "csv" else "")
+            + (
+                " (is the delimiter a comma?)"
+                if len(columns) == 1 and delivery.file_format == "csv"
+                else ""
+            )
         )
     present = set(columns)
     extra = [c for c in columns if c not in entity.column_names]
@@ -377,13 +383,15 @@ def land_file(
     reason = _rejection_reason_sql(entity, present)
     # Every contract column (missing optional ones as NULL), then extras, all as text as received.
     contract_cols = [
-        f"nullif({_quote(c)}, '') as {_quote(c)}" if c in present else f"null::varchar as {_quote(c)}"
+        f"nullif({_quote(c)}, '') as {_quote(c)}"
+        if c in present
+        else f"null::varchar as {_quote(c)}"
         for c in entity.column_names
     ]
     extra_cols = [f"nullif({_quote(c)}, '') as {_quote(c)}" for c in extra]
     con.execute(
         f"""create or replace temp table export_rows as
-        select {LINE}, {', '.join(contract_cols + extra_cols)}, {reason} as bad_reason
+        select {LINE}, {", ".join(contract_cols + extra_cols)}, {reason} as bad_reason
         from ({source_sql})"""
     )
     if delivery.file_format != "jsonl":
@@ -416,9 +424,11 @@ def land_file(
     now = datetime.now(UTC)
     con.execute("begin transaction")
     try:
-        raw_json = "to_json(struct_pack(" + ", ".join(
-            f"{_quote(c)} := {_quote(c)}" for c in entity.column_names + extra
-        ) + "))::varchar"
+        raw_json = (
+            "to_json(struct_pack("
+            + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in entity.column_names + extra)
+            + "))::varchar"
+        )
         con.execute(
             f"""insert into raw.quarantine
             select ?, ?, ?, ?, ?, {LINE}, {raw_json}, bad_reason, ?
@@ -429,34 +439,93 @@ def land_file(
             con.executemany(
                 "insert into raw.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    [batch, delivery.relative, entity.source, entity.name, digest,
-                     m[LINE], m["raw_content"], m["reason"], now]
+                    [
+                        batch,
+                        delivery.relative,
+                        entity.source,
+                        entity.name,
+                        digest,
+                        m[LINE],
+                        m["raw_content"],
+                        m["reason"],
+                        now,
+                    ]
                     for m in malformed
                 ],
             )
-        _record(con, batch, delivery, digest, "loaded", now, received=received, loaded=loaded,
-                quarantined=quarantined, extra=extra, missing=missing_optional, unknown=unknown,
-                landed_path=str(target))
+        _record(
+            con,
+            batch,
+            delivery,
+            digest,
+            "loaded",
+            now,
+            received=received,
+            loaded=loaded,
+            quarantined=quarantined,
+            extra=extra,
+            missing=missing_optional,
+            unknown=unknown,
+            landed_path=str(target),
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return FileResult(delivery.relative, "loaded", received, loaded, quarantined,
-                      extra_columns=extra, unknown_values=unknown)
+    return FileResult(
+        delivery.relative,
+        "loaded",
+        received,
+        loaded,
+        quarantined,
+        extra_columns=extra,
+        unknown_values=unknown,
+    )
 
 
 def _json_path(column: str) -> str:
     return "'$.\"" + column.replace("'", "''").replace('"', '\\"') + "\"'"
 
 
-def _record(con, batch, delivery: Delivery, digest, status, now, *, received=0, loaded=0,
-            quarantined=0, extra=(), missing=(), unknown=(), reason=None, landed_path=None):
+def _record(
+    con,
+    batch,
+    delivery: Delivery,
+    digest,
+    status,
+    now,
+    *,
+    received=0,
+    loaded=0,
+    quarantined=0,
+    extra=(),
+    missing=(),
+    unknown=(),
+    reason=None,
+    landed_path=None,
+):
     con.execute(
-        "insert into raw.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [batch, delivery.relative, delivery.entity.source, delivery.entity.name,
-         delivery.delivery_date, digest, delivery.file_format, delivery.path.stat().st_size,
-         status, received, loaded, quarantined, list(extra), list(missing), list(unknown),
-         reason, landed_path, now],
+        f"insert into raw.load_manifest values ({', '.join(['?'] * 18)})",
+        [
+            batch,
+            delivery.relative,
+            delivery.entity.source,
+            delivery.entity.name,
+            delivery.delivery_date,
+            digest,
+            delivery.file_format,
+            delivery.path.stat().st_size,
+            status,
+            received,
+            loaded,
+            quarantined,
+            list(extra),
+            list(missing),
+            list(unknown),
+            reason,
+            landed_path,
+            now,
+        ],
     )
 
 
@@ -494,37 +563,56 @@ def land_exports(settings: Settings, up_to: date | None = None) -> dict:
     with connect(settings) as con:
         con.execute(MANIFEST_DDL)
         loaded = {
-            c: f for c, f in con.execute(
+            c: f
+            for c, f in con.execute(
                 "select checksum, any_value(file) from raw.load_manifest "
                 "where status = 'loaded' group by 1"
             ).fetchall()
         }
         rejected = {
-            (f, c) for f, c in con.execute(
+            (f, c)
+            for f, c in con.execute(
                 "select file, checksum from raw.load_manifest where status = 'rejected'"
             ).fetchall()
         }
         duplicates_seen = {
-            (f, c) for f, c in con.execute(
+            (f, c)
+            for f, c in con.execute(
                 "select file, checksum from raw.load_manifest where status = 'duplicate'"
             ).fetchall()
         }
         for delivery in _progress(deliveries):
             digest = checksum(delivery.path)
             if digest in loaded:
-                if loaded[digest] != delivery.relative and (delivery.relative, digest) not in duplicates_seen:
-                    _record(con, batch, delivery, digest, "duplicate", datetime.now(UTC),
-                            reason=f"same content as {loaded[digest]}, already loaded")
-                    results.append(FileResult(delivery.relative, "duplicate",
-                                              reason=f"same content as {loaded[digest]}"))
+                if (
+                    loaded[digest] != delivery.relative
+                    and (delivery.relative, digest) not in duplicates_seen
+                ):
+                    _record(
+                        con,
+                        batch,
+                        delivery,
+                        digest,
+                        "duplicate",
+                        datetime.now(UTC),
+                        reason=f"same content as {loaded[digest]}, already loaded",
+                    )
+                    results.append(
+                        FileResult(
+                            delivery.relative,
+                            "duplicate",
+                            reason=f"same content as {loaded[digest]}",
+                        )
+                    )
                 continue
             try:
                 result = land_file(con, delivery, digest, settings.landed, batch)
                 loaded[digest] = delivery.relative
             except RejectedFile as e:
                 if (delivery.relative, digest) not in rejected:
-                    _record(con, batch, delivery, digest, "rejected", datetime.now(UTC),
-                            reason=str(e))
+                    _record(
+                        con, batch, delivery, digest, "rejected", datetime.now(UTC), reason=str(e)
+                    )
                 result = FileResult(delivery.relative, "rejected", reason=str(e))
             results.append(result)
         views = refresh_raw_views(con)

@@ -1,8 +1,10 @@
 """Connections to the warehouse file.
 
 DuckDB lets one process write a file at a time, and a process may hold a file open in one
-configuration only. Every stage opens the warehouse through `connect()` for as long as it works
-and closes it before returning, so stages (and dbt) can follow one another in one process.
+configuration only. dbt-duckdb keeps its connection open in the process that ran dbt, so inside
+the pipeline every stage opens the warehouse read-write with the default configuration (what
+dbt uses) through `connect()`, and closes it before returning. `read_only=True` is for other
+processes (an analyst, `journeys evaluate`) and fails in a process that has run dbt.
 """
 
 from __future__ import annotations

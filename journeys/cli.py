@@ -1,0 +1,221 @@
+"""`journeys`: the command line. Each command calls the same stage function the DAGs call.
+
+Heavy libraries (dbt, MLflow, Great Expectations, scikit-learn) are imported inside commands so
+that `journeys --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from journeys import pipeline
+from journeys.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Customer Journeys: raw customer exports in, consent-filtered segments out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+RunDate = Annotated[
+    datetime | None,
+    typer.Option(
+        "--date",
+        formats=["%Y-%m-%d"],
+        help="Run (delivery and snapshot) date. Default: the latest delivery in the exports.",
+    ),
+]
+
+
+def _run_date(value: datetime | None, settings: Settings) -> date:
+    if value is not None:
+        return value.date()
+    days = sorted(
+        p.name for p in settings.exports.glob("*/*") if p.is_dir() and p.name[:2].isdigit()
+    )
+    if not days:
+        err.print(f"[red]No deliveries under {settings.exports}[/]: pass --date or generate data.")
+        raise typer.Exit(2)
+    return date.fromisoformat(days[-1])
+
+
+def _stage(name: str, run_date: datetime | None) -> None:
+    settings = get_settings()
+    day = _run_date(run_date, settings)
+    stage = dict(pipeline.STAGES)[name]
+    with console.status(f"{name} {day} …"):
+        summary = _guarded(lambda: stage(day, settings))
+    console.print_json(json.dumps(summary, default=str))
+
+
+def _guarded(call):
+    """Run a stage; turn the pipeline's own errors into a readable message and exit code 1."""
+    from journeys.errors import PipelineError
+
+    try:
+        return call()
+    except PipelineError as e:
+        err.print(f"[bold red]{type(e).__name__}[/]: {e}")
+        raise typer.Exit(1) from e
+
+
+@app.command()
+def generate(
+    customers: Annotated[int, typer.Option(help="People to simulate.")] = 3000,
+    days: Annotated[int, typer.Option(help="Days of daily deliveries.")] = 365,
+    start: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="First delivery date.")
+    ] = datetime(2025, 1, 1),
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 42,
+) -> None:
+    """Write sample exports (and their ground truth, apart) under JOURNEYS_HOME."""
+    from journeys.sample import generate as generate_exports
+
+    settings = get_settings()
+    summary = generate_exports(
+        customers=customers,
+        days=days,
+        start=start.date(),
+        seed=seed,
+        exports_dir=settings.exports,
+        truth_dir=settings.truth,
+        progress=sys.stderr.isatty(),
+    )
+    console.print_json(json.dumps(summary, default=str))
+
+
+@app.command()
+def land(run_date: RunDate = None) -> None:
+    """Land every export delivered up to the date; print per-file counts."""
+    settings = get_settings()
+    day = _run_date(run_date, settings)
+    summary = _guarded(lambda: pipeline.land(day, settings))
+    table = Table("file", "status", "received", "loaded", "quarantined", "note", title="Landing")
+    for f in summary["files"]:
+        note = f["reason"] or ", ".join(
+            [f"extra: {c}" for c in f["extra_columns"]] + [f"new: {v}" for v in f["unknown_values"]]
+        )
+        table.add_row(
+            f["file"],
+            f["status"],
+            str(f["received"]),
+            str(f["loaded"]),
+            str(f["quarantined"]),
+            note,
+        )
+    if summary["files"]:
+        console.print(table)
+    console.print(
+        f"{summary['files_loaded']} files loaded, {summary['files_rejected']} rejected, "
+        f"{summary['files_duplicate']} re-deliveries skipped; rows received "
+        f"{summary['rows_received']:,} = loaded {summary['rows_loaded']:,} + quarantined "
+        f"{summary['rows_quarantined']:,}"
+    )
+
+
+@app.command()
+def transform(run_date: RunDate = None) -> None:
+    """Build and test the dbt project (staging, intermediate, marts) for the date."""
+    _stage("transform", run_date)
+
+
+@app.command()
+def validate(run_date: RunDate = None) -> None:
+    """Run the Great Expectations gate; exit 1 naming every failed critical expectation."""
+    _stage("validate", run_date)
+
+
+@app.command()
+def train(run_date: RunDate = None) -> None:
+    """Train segmentation and churn models and register them in MLflow."""
+    _stage("train", run_date)
+
+
+@app.command()
+def score(run_date: RunDate = None) -> None:
+    """Score every customer with the champion models."""
+    _stage("score", run_date)
+
+
+@app.command()
+def publish(run_date: RunDate = None) -> None:
+    """Publish marts.customer_segments atomically and write the activation file."""
+    _stage("publish", run_date)
+
+
+@app.command()
+def run(run_date: RunDate = None) -> None:
+    """The whole nightly pipeline for one date: land, transform, validate, train, score, publish."""
+    settings = get_settings()
+    day = _run_date(run_date, settings)
+    console.print(
+        f"[bold]Customer Journeys nightly run for {day}[/]  (JOURNEYS_HOME={settings.home})"
+    )
+    timings: dict[str, float] = {}
+
+    def done(name: str, summary: dict, seconds: float) -> None:
+        timings[name] = seconds
+        console.print(f"  [green]✓[/] {name:<10} {seconds:6.1f} s")
+
+    results = _guarded(lambda: pipeline.run(day, settings, on_stage=done))
+    print_summary(settings, results, timings)
+
+
+def print_summary(settings: Settings, results: dict, timings: dict[str, float]) -> None:
+    from journeys.warehouse import connect
+
+    with connect(settings) as con:
+        counts = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('raw', 'marts', 'ml') order by 1, 2"
+        ).fetchall()
+        rows = Table("table", "rows", title="Warehouse")
+        for schema, name in counts:
+            n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            rows.add_row(f"{schema}.{name}", f"{n:,}")
+    console.print(rows)
+    segments = Table("segment", "customers", title="Published segments")
+    for name, n in results["publish"]["segment_sizes"].items():
+        segments.add_row(name, f"{n:,}")
+    console.print(segments)
+    churn = results["train"]["churn"]
+    console.print(
+        f"Churn model v{churn['version']}: holdout AUC [bold]{churn['auc']:.3f}[/] "
+        f"(recency rule {churn['baseline_recency_auc']:.3f}, logistic "
+        f"{churn['baseline_logistic_auc']:.3f}; {churn['holdout_rows']:,} customers, "
+        f"churn rate {churn['holdout_churn_rate']:.1%})"
+    )
+    land = results["land"]
+    console.print(
+        f"Landing: {land['files_loaded']} files, {land['rows_loaded']:,} rows loaded, "
+        f"{land['rows_quarantined']:,} quarantined, {land['files_rejected']} files rejected"
+    )
+    console.print(
+        f"Total {sum(timings.values()):.1f} s. Activation file: "
+        f"{results['publish']['activation_file']}"
+    )
+
+
+@app.command()
+def paths() -> None:
+    """Print where this environment keeps its data (from JOURNEYS_* variables)."""
+    for key, value in vars(get_settings()).items():
+        console.print(f"{key:<20} {value}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,100 @@
+"""Run the dbt project through dbt's programmatic runner (never a shell string)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from journeys.errors import PipelineError
+from journeys.settings import Settings
+
+# Telemetry and update checks cost time and try the network; nothing here may reach it.
+QUIET_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "DO_NOT_TRACK": "true",
+    "DBT_VERSION_CHECK": "False",
+}
+
+
+class TransformError(PipelineError):
+    """dbt failed: the message lists every failed model or test with dbt's own reason."""
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def dbt_vars(settings: Settings, run_date: date) -> dict:
+    snapshots = settings.feature_snapshots(run_date)
+    return {
+        "snapshot_date": snapshots[0].isoformat(),
+        "extra_snapshot_dates": [d.isoformat() for d in snapshots[1:]],
+        "reporting_currency": settings.reporting_currency,
+    }
+
+
+def invoke(settings: Settings, args: list[str], run_date: date | None = None) -> list[dict]:
+    """Invoke one dbt command against this environment's warehouse; raise on any failure."""
+    from dbt.cli.main import dbtRunner
+
+    common = [
+        "--quiet",  # our summary reports the run; dbt's full log goes to --log-path
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(settings.dbt_target_dir),
+        "--log-path",
+        str(settings.dbt_log_dir),
+    ]
+    if run_date is not None:
+        common += ["--vars", json.dumps(dbt_vars(settings, run_date))]
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with _environment({**QUIET_ENV, **settings.dbt_env()}):
+        result = dbtRunner().invoke([*args, *common])
+    nodes = [
+        {
+            "name": r.node.name,
+            "type": r.node.resource_type,
+            "status": str(r.status),
+            "seconds": round(r.execution_time, 2),
+            "message": r.message,
+        }
+        for r in (getattr(result.result, "results", None) or [])
+    ]
+    failed = [n for n in nodes if n["status"] in ("error", "fail")]
+    if not result.success:
+        detail = "\n".join(f"  {n['type']} {n['name']}: {n['message']}" for n in failed)
+        cause = f": {result.exception}" if result.exception else ""
+        raise TransformError(f"dbt {args[0]} failed{cause}\n{detail}".rstrip())
+    return nodes
+
+
+def build(settings: Settings, run_date: date) -> dict:
+    """`dbt build` of every layer for the run date: models and their data tests, in DAG order."""
+    nodes = invoke(settings, ["build", "--select", "staging", "intermediate", "marts"], run_date)
+    models = [n for n in nodes if n["type"] == "model"]
+    tests = [n for n in nodes if n["type"] == "test"]
+    return {
+        "models": len(models),
+        "tests": len(tests),
+        "tests_passed": sum(n["status"] == "pass" for n in tests),
+        "warnings": [n["name"] for n in nodes if n["status"] == "warn"],
+        "slowest_models": sorted(((n["name"], n["seconds"]) for n in models), key=lambda x: -x[1])[
+            :5
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Models: customer segmentation and churn, trained and registered in MLflow."""
