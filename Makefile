@@ -40,9 +40,10 @@ run: setup ## Generate sample exports and run the whole nightly pipeline on them
 test: setup ## Run the test suite (offline, on small generated data)
 	$(PY) -m pytest
 
-lint: setup ## Lint Python (ruff) and SQL (sqlfluff)
+lint: setup ## Lint Python (ruff) and the dbt SQL (sqlfluff, dbt templater, duckdb dialect)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	JOURNEYS_WAREHOUSE=$${JOURNEYS_WAREHOUSE:-$$(mktemp -d)/lint.duckdb} $(VENV)/bin/sqlfluff lint dbt_project/models
 
 format: setup ## Format Python with ruff
 	$(VENV)/bin/ruff format .

@@ -13,12 +13,6 @@ pos_receipts as (
 
 ),
 
-crm_customers as (
-
-    select * from {{ ref('stg_crm__customers') }}
-
-),
-
 fx_rates as (
 
     select * from {{ ref('stg_fx__rates') }}
@@ -101,9 +95,10 @@ converted as (
         end as amount
     from unioned
     left join rate_periods
-        on unioned.currency = rate_periods.currency
-        and cast(unioned.ordered_at as date) >= rate_periods.valid_from
-        and (rate_periods.valid_until is null or cast(unioned.ordered_at as date) < rate_periods.valid_until)
+        on
+            unioned.currency = rate_periods.currency
+            and cast(unioned.ordered_at as date) >= rate_periods.valid_from
+            and (rate_periods.valid_until is null or cast(unioned.ordered_at as date) < rate_periods.valid_until)
 
 ),
 

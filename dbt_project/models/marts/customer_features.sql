@@ -44,7 +44,8 @@ customer_snapshots as (
         cast(customers.first_seen_at as date) as first_seen_on
     from customers
     cross join snapshots
-    where cast(customers.first_seen_at as date) <= snapshots.snapshot_date
+    where
+        cast(customers.first_seen_at as date) <= snapshots.snapshot_date
         and not customers.is_test_account
 
 ),
@@ -75,8 +76,9 @@ purchase_features as (
         count(case when purchases.channel = 'online' then 1 end) as online_orders
     from customer_snapshots
     left join purchases
-        on customer_snapshots.customer_id = purchases.customer_id
-        and purchases.ordered_on <= customer_snapshots.snapshot_date
+        on
+            customer_snapshots.customer_id = purchases.customer_id
+            and customer_snapshots.snapshot_date >= purchases.ordered_on
     group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
 
 ),
@@ -117,8 +119,9 @@ web_features as (
         max(customer_events.event_on) as last_web_event_on
     from customer_snapshots
     inner join customer_events
-        on customer_snapshots.customer_id = customer_events.customer_id
-        and customer_events.event_on <= customer_snapshots.snapshot_date
+        on
+            customer_snapshots.customer_id = customer_events.customer_id
+            and customer_snapshots.snapshot_date >= customer_events.event_on
     group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
 
 ),
@@ -144,11 +147,13 @@ final as (
         cast({{ dbt.datediff('web_features.last_web_event_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_web_event
     from customer_snapshots
     left join purchase_features
-        on customer_snapshots.customer_id = purchase_features.customer_id
-        and customer_snapshots.snapshot_date = purchase_features.snapshot_date
+        on
+            customer_snapshots.customer_id = purchase_features.customer_id
+            and customer_snapshots.snapshot_date = purchase_features.snapshot_date
     left join web_features
-        on customer_snapshots.customer_id = web_features.customer_id
-        and customer_snapshots.snapshot_date = web_features.snapshot_date
+        on
+            customer_snapshots.customer_id = web_features.customer_id
+            and customer_snapshots.snapshot_date = web_features.snapshot_date
 
 )
 

@@ -24,7 +24,7 @@ crm_ranked as (
         crm_customers.*,
         row_number() over (
             partition by identifiers.customer_id
-            order by crm_customers.updated_at desc, crm_customers.crm_id
+            order by crm_customers.updated_at desc, crm_customers.crm_id asc
         ) as recency_rank
     from identifiers
     inner join crm_customers
