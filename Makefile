@@ -29,7 +29,7 @@ setup: $(VENV)/.installed ## Create the virtual environment from requirements.lo
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --quiet -p $(PY) requirements.lock
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode -p $(PY) requirements.lock
 	$(VENV)/bin/uv pip install --quiet -p $(PY) --no-deps -e .
 	@touch $@
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -257,6 +258,12 @@ def read_export(delivery: Delivery) -> tuple[pa.Table, list[dict], list[str]]:
     except (pa.ArrowInvalid, OSError) as e:
         raise RejectedFile(f"unreadable Parquet: {e}") from e
     table = table.rename_columns([c.strip().lower() for c in table.column_names])
+    # The contract is checked on text, as for CSV: Parquet's own types are rendered as text.
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("parquet_file", table)
+        as_text = ", ".join(f"{_quote(c)}::varchar as {_quote(c)}" for c in table.column_names)
+        table = con.sql(f"select {as_text} from parquet_file").to_arrow_table()
     table = table.append_column(LINE, pa.array(range(1, table.num_rows + 1), pa.int64()))
     return table, [], [c for c in table.column_names if c != LINE]
 
@@ -265,30 +272,36 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _jsonl_to_columns(con: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[list[str], list]:
-    """Columns found in a JSONL file, and its lines that are not JSON objects."""
-    con.register("jsonl_lines", lines)
-    con.execute(
+def _parse_jsonl(work: duckdb.DuckDBPyConnection, lines: pa.Table) -> tuple[dict, dict]:
+    """Parse the lines of a batch's JSONL files set-wise into `jsonl_parsed` (in `work`).
+
+    Returns the keys found per file index and, per file index, the lines that are not JSON
+    objects (broken JSON, arrays, scalars) for quarantine. Blank lines are not rows.
+    """
+    work.register("jsonl_lines", lines)
+    work.execute(
         f"""create or replace temp table jsonl_parsed as
-        select {LINE}, _raw,
+        select _file_index, {LINE}, _raw,
                case when _raw is null or trim(_raw) = '' then 'blank'
                     when not json_valid(_raw) then 'broken JSON'
                     when json_type(_raw::json) <> 'OBJECT' then 'not a JSON object'
                end as problem
         from jsonl_lines"""
     )
-    con.unregister("jsonl_lines")
-    bad = con.execute(
-        f"select {LINE}, _raw, problem from jsonl_parsed "
-        "where problem is not null and problem <> 'blank' order by 1"
-    ).fetchall()
-    keys = con.execute(
-        "select distinct lower(k) from (select unnest(json_keys(_raw::json)) as k "
-        "from jsonl_parsed where problem is null) order by 1"
-    ).fetchall()
-    return [k for (k,) in keys], [
-        {LINE: line, "raw_content": raw, "reason": f"{problem}"} for line, raw, problem in bad
-    ]
+    work.unregister("jsonl_lines")
+    keys: dict[int, list[str]] = {}
+    for index, key in work.execute(
+        "select distinct _file_index, lower(k) from (select _file_index, "
+        "unnest(json_keys(_raw::json)) as k from jsonl_parsed where problem is null) order by all"
+    ).fetchall():
+        keys.setdefault(index, []).append(key)
+    bad: dict[int, list[dict]] = {}
+    for index, line, raw, problem in work.execute(
+        f"select _file_index, {LINE}, _raw, problem from jsonl_parsed "
+        "where problem is not null and problem <> 'blank' order by all"
+    ).fetchall():
+        bad.setdefault(index, []).append({LINE: line, "raw_content": raw, "reason": problem})
+    return keys, bad
 
 
 # --------------------------------------------------------------------------- validation
@@ -328,143 +341,217 @@ def _rejection_reason_sql(entity: Entity, present: set[str]) -> str:
     return f"concat_ws('; ', {', '.join(checks)})" if checks else "''"
 
 
-def _unknown_vocabulary(con, entity: Entity, present: set[str]) -> list[str]:
+def _unknown_vocabulary(good: pa.Table, entity: Entity, present: set[str]) -> list[str]:
     """Values outside an open vocabulary (kept, but reported), e.g. a new web event type."""
     found: list[str] = []
     for col in entity.columns:
         if col.allowed and not col.strict_vocabulary and col.name in present:
-            allowed = ", ".join(f"'{a}'" for a in col.allowed)
-            rows = con.execute(
-                f"select distinct {_quote(col.name)} from export_rows "
-                f"where {_quote(col.name)} not in ({allowed}) and bad_reason = '' order by 1"
-            ).fetchall()
-            found += [f"{col.name}={r[0]}" for r in rows]
+            seen = pc.unique(pc.utf8_lower(pc.utf8_trim_whitespace(good[col.name])))
+            found += sorted(
+                f"{col.name}={v}" for v in seen.to_pylist() if v and v not in col.allowed
+            )
     return found
 
 
 # --------------------------------------------------------------------------- landing
 
 
-def land_file(
-    con: duckdb.DuckDBPyConnection, delivery: Delivery, digest: str, landed_root: Path, batch: str
-) -> FileResult:
-    """Land one file: validate, write Parquet aside and rename, commit manifest + quarantine."""
-    entity = delivery.entity
-    table, malformed, columns = read_export(delivery)
-    if delivery.file_format == "jsonl":
-        columns, not_objects = _jsonl_to_columns(con, table)
-        malformed += not_objects
-        fields = ", ".join(
-            f"json_extract_string(_raw, {_json_path(c)}) as {_quote(c)}" for c in columns
-        )
-        source_sql = (
-            f"select {LINE}{', ' if fields else ''}{fields} from jsonl_parsed where problem is null"
-        )
-    else:
-        con.register("export_file", table)
-        # Parquet brings its own types; the contract is checked on text, as for CSV.
-        as_text = ", ".join(f"{_quote(c)}::varchar as {_quote(c)}" for c in columns)
-        source_sql = f"select {LINE}, {as_text} from export_file"
+@dataclass
+class _Parsed:
+    """A readable file of a batch, before validation."""
 
-    missing_required = [c for c in entity.required if c not in columns]
-    if missing_required:
-        raise RejectedFile(
-            f"missing required column(s) {', '.join(missing_required)}; found columns: "
-            f"{', '.join(columns) or 'none'}"
-            + (
-                " (is the delimiter a comma?)"
-                if len(columns) == 1 and delivery.file_format == "csv"
-                else ""
-            )
+    index: int
+    delivery: Delivery
+    digest: str
+    table: pa.Table
+    malformed: list[dict]
+    columns: list[str]
+
+
+def land_batch(
+    con: duckdb.DuckDBPyConnection,
+    work: duckdb.DuckDBPyConnection,
+    files: list[tuple[Delivery, str]],
+    landed_root: Path,
+    batch: str,
+) -> list[FileResult]:
+    """Land files of one entity: one validation query for all, then one commit per file.
+
+    Validation runs on `work`, an in-memory DuckDB, in one set-based query over every file of
+    the batch (a query costs milliseconds whatever its size, and a year of daily files arrives
+    at once on a first load). Each file is then written to its own Parquet file and recorded in
+    its own short transaction on the warehouse (`con`), so files stay independent.
+    """
+    entity = files[0][0].entity
+    results: list[FileResult] = []
+    parsed: list[_Parsed] = []
+    for index, (delivery, digest) in enumerate(files):
+        try:
+            table, malformed, columns = read_export(delivery)
+        except RejectedFile as e:
+            results.append(_rejected(con, batch, delivery, digest, str(e)))
+            continue
+        parsed.append(_Parsed(index, delivery, digest, table, malformed, columns))
+
+    as_json = [p for p in parsed if p.delivery.file_format == "jsonl"]
+    if as_json:
+        keys, not_objects = _parse_jsonl(work, pa.concat_tables(_indexed(p) for p in as_json))
+        for p in as_json:
+            p.columns = keys.get(p.index, [])
+            p.malformed += not_objects.get(p.index, [])
+
+    accepted: list[_Parsed] = []
+    for p in parsed:
+        missing = [c for c in entity.required if c not in p.columns]
+        if not missing:
+            accepted.append(p)
+            continue
+        hint = len(p.columns) == 1 and p.delivery.file_format == "csv"
+        reason = (
+            f"missing required column(s) {', '.join(missing)}; found columns: "
+            f"{', '.join(p.columns) or 'none'}" + (" (is the delimiter a comma?)" if hint else "")
         )
-    present = set(columns)
-    extra = [c for c in columns if c not in entity.column_names]
-    missing_optional = [c for c in entity.column_names if c not in present]
-    reason = _rejection_reason_sql(entity, present)
-    # Every contract column (missing optional ones as NULL), then extras, all as text as received.
-    contract_cols = [
-        f"nullif({_quote(c)}, '') as {_quote(c)}"
-        if c in present
-        else f"null::varchar as {_quote(c)}"
-        for c in entity.column_names
+        results.append(_rejected(con, batch, p.delivery, p.digest, reason))
+    if not accepted:
+        return results
+
+    present = {c for p in accepted for c in p.columns}
+    extras = [
+        c
+        for c in dict.fromkeys(c for p in accepted for c in p.columns)
+        if c not in entity.column_names
     ]
-    extra_cols = [f"nullif({_quote(c)}, '') as {_quote(c)}" for c in extra]
-    con.execute(
-        f"""create or replace temp table export_rows as
-        select {LINE}, {", ".join(contract_cols + extra_cols)}, {reason} as bad_reason
-        from ({source_sql})"""
+    out_columns = entity.column_names + extras
+    as_text = [p for p in accepted if p.delivery.file_format != "jsonl"]
+    text_columns = {c for p in as_text for c in p.columns}
+    json_columns = {c for p in accepted if p.delivery.file_format == "jsonl" for c in p.columns}
+    sources = []
+    if as_text:
+        work.register(
+            "text_rows", pa.concat_tables((_indexed(p) for p in as_text), promote_options="default")
+        )
+        sources.append(
+            "select _file_index, {LINE}, "
+            + ", ".join(
+                f"{_quote(c)}" if c in text_columns else f"null::varchar as {_quote(c)}"
+                for c in out_columns
+            )
+            + " from text_rows"
+        )
+    if json_columns or any(p.delivery.file_format == "jsonl" for p in accepted):
+        sources.append(
+            "select _file_index, {LINE}, "
+            + ", ".join(
+                f"json_extract_string(_raw, {_json_path(c)}) as {_quote(c)}"
+                if c in json_columns
+                else f"null::varchar as {_quote(c)}"
+                for c in out_columns
+            )
+            + " from jsonl_parsed where problem is null"
+        )
+    work.register(
+        "batch_files",
+        pa.table(
+            {
+                "_file_index": [p.index for p in accepted],
+                "_file": [p.delivery.relative for p in accepted],
+                "_checksum": [p.digest for p in accepted],
+                "_delivery_date": [p.delivery.delivery_date for p in accepted],
+            }
+        ),
     )
-    if delivery.file_format != "jsonl":
-        con.unregister("export_file")
-    unknown = _unknown_vocabulary(con, entity, present)
+    values = ", ".join(f"nullif({_quote(c)}, '') as {_quote(c)}" for c in out_columns)
+    raw_json = (
+        "to_json(struct_pack("
+        + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in out_columns)
+        + "))::varchar"
+    )
+    checked = work.sql(
+        f"""with received as (
+            {" union all ".join(s.format(LINE=LINE) for s in sources)}
+        ), rows as (
+            select _file_index, {LINE}, {values} from received
+        ), judged as (
+            select *, {_rejection_reason_sql(entity, present)} as _reason from rows
+        )
+        select
+            {", ".join(_quote(c) for c in out_columns)},
+            batch_files._file, {LINE}, batch_files._checksum, batch_files._delivery_date,
+            '{batch}' as _batch_id,
+            _reason,
+            case when _reason <> '' then {raw_json} end as _raw_content,
+            _file_index
+        from judged join batch_files using (_file_index)
+        order by _file_index, {LINE}"""
+    ).to_arrow_table()
+    for name in ("text_rows", "batch_files"):
+        if as_text or name == "batch_files":
+            work.unregister(name)
 
-    stem = delivery.path.name.split(".")[0]
+    file_index = checked["_file_index"].to_numpy()
+    for p in accepted:
+        first, last = np.searchsorted(file_index, [p.index, p.index + 1])
+        rows = checked.slice(first, last - first)
+        file_extras = [c for c in p.columns if c in extras]
+        results.append(_commit_file(con, p, rows, file_extras, landed_root, batch))
+    return results
+
+
+def _indexed(p: _Parsed) -> pa.Table:
+    return p.table.append_column("_file_index", pa.array([p.index] * p.table.num_rows, pa.int64()))
+
+
+def _commit_file(
+    con, p: _Parsed, rows: pa.Table, extras: list[str], landed_root: Path, batch: str
+) -> FileResult:
+    """Write one file's good rows to Parquet (aside, then renamed); record it in one transaction."""
+    entity, delivery = p.delivery.entity, p.delivery
+    is_good = pc.equal(rows["_reason"], "")
+    keep = (
+        entity.column_names + extras + ["_file", LINE, "_checksum", "_delivery_date", "_batch_id"]
+    )
+    good = rows.filter(is_good).select(keep)
+    bad = rows.filter(pc.invert(is_good))
+    unknown = _unknown_vocabulary(good, entity, set(p.columns))
     target_dir = landed_root / entity.source / entity.name
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{delivery.delivery_date}__{stem}__{digest[:12]}.parquet"
+    stem = delivery.path.name.split(".")[0]
+    target = target_dir / f"{delivery.delivery_date}__{stem}__{p.digest[:12]}.parquet"
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    meta = (
-        f"'{delivery.relative}' as _file, {LINE}, '{digest}' as _checksum, "
-        f"date '{delivery.delivery_date}' as _delivery_date, '{batch}' as _batch_id"
-    )
-    columns_out = ", ".join(_quote(c) for c in entity.column_names + extra)
-    con.execute(
-        f"copy (select {columns_out}, {meta} from export_rows where bad_reason = '' "
-        f"order by {LINE}) to '{temporary}' (format parquet, compression zstd)"
-    )
+    pq.write_table(good, temporary, compression="zstd")
     os.replace(temporary, target)
 
-    counts = con.execute(
-        "select count(*) filter (where bad_reason = ''), count(*) filter (where bad_reason <> '') "
-        "from export_rows"
-    ).fetchone()
-    loaded, invalid_rows = int(counts[0]), int(counts[1])
-    quarantined = invalid_rows + len(malformed)
-    received = loaded + quarantined
+    loaded, quarantined = good.num_rows, bad.num_rows + len(p.malformed)
     now = datetime.now(UTC)
+    file_facts = [batch, delivery.relative, entity.source, entity.name, p.digest]
     con.execute("begin transaction")
     try:
-        raw_json = (
-            "to_json(struct_pack("
-            + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in entity.column_names + extra)
-            + "))::varchar"
-        )
-        con.execute(
-            f"""insert into raw.quarantine
-            select ?, ?, ?, ?, ?, {LINE}, {raw_json}, bad_reason, ?
-            from export_rows where bad_reason <> '' order by {LINE}""",
-            [batch, delivery.relative, entity.source, entity.name, digest, now],
-        )
-        if malformed:
+        if bad.num_rows:
+            con.register("bad_rows", bad)
+            con.execute(
+                f"insert into raw.quarantine select ?, ?, ?, ?, ?, {LINE}, _raw_content, "
+                "_reason, ? from bad_rows",
+                [*file_facts, now],
+            )
+            con.unregister("bad_rows")
+        if p.malformed:
             con.executemany(
                 "insert into raw.quarantine values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    [
-                        batch,
-                        delivery.relative,
-                        entity.source,
-                        entity.name,
-                        digest,
-                        m[LINE],
-                        m["raw_content"],
-                        m["reason"],
-                        now,
-                    ]
-                    for m in malformed
-                ],
+                [[*file_facts, m[LINE], m["raw_content"], m["reason"], now] for m in p.malformed],
             )
+        missing = [c for c in entity.column_names if c not in p.columns]
         _record(
             con,
             batch,
             delivery,
-            digest,
+            p.digest,
             "loaded",
             now,
-            received=received,
+            received=loaded + quarantined,
             loaded=loaded,
             quarantined=quarantined,
-            extra=extra,
-            missing=missing_optional,
+            extra=extras,
+            missing=missing,
             unknown=unknown,
             landed_path=str(target),
         )
@@ -475,12 +562,28 @@ def land_file(
     return FileResult(
         delivery.relative,
         "loaded",
-        received,
+        loaded + quarantined,
         loaded,
         quarantined,
-        extra_columns=extra,
+        extra_columns=extras,
         unknown_values=unknown,
     )
+
+
+def _rejected(con, batch: str, delivery: Delivery, digest: str, reason: str) -> FileResult:
+    """Record a rejected file once per (file, checksum): re-runs do not repeat the record."""
+    seen = con.execute(
+        "select count(*) from raw.load_manifest where status = 'rejected' and file = ? "
+        "and checksum = ?",
+        [delivery.relative, digest],
+    ).fetchone()[0]
+    if not seen:
+        _record(con, batch, delivery, digest, "rejected", datetime.now(UTC), reason=reason)
+    return FileResult(delivery.relative, "rejected", reason=reason)
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
 
 
 def _json_path(column: str) -> str:
@@ -560,61 +663,37 @@ def land_exports(settings: Settings, up_to: date | None = None) -> dict:
     deliveries, misplaced = discover(settings.exports, up_to)
     batch = f"land-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     results: list[FileResult] = list(misplaced)
-    with connect(settings) as con:
+    with connect(settings) as con, duckdb.connect() as work:
+        work.execute("set TimeZone = 'UTC'")
         con.execute(MANIFEST_DDL)
-        loaded = {
-            c: f
-            for c, f in con.execute(
+        loaded = dict(
+            con.execute(
                 "select checksum, any_value(file) from raw.load_manifest "
                 "where status = 'loaded' group by 1"
             ).fetchall()
-        }
-        rejected = {
-            (f, c)
-            for f, c in con.execute(
-                "select file, checksum from raw.load_manifest where status = 'rejected'"
-            ).fetchall()
-        }
-        duplicates_seen = {
-            (f, c)
-            for f, c in con.execute(
+        )
+        recorded_duplicates = set(
+            con.execute(
                 "select file, checksum from raw.load_manifest where status = 'duplicate'"
             ).fetchall()
-        }
-        for delivery in _progress(deliveries):
+        )
+        pending: dict[str, list[tuple[Delivery, str]]] = {}
+        for delivery in deliveries:
             digest = checksum(delivery.path)
-            if digest in loaded:
-                if (
-                    loaded[digest] != delivery.relative
-                    and (delivery.relative, digest) not in duplicates_seen
-                ):
-                    _record(
-                        con,
-                        batch,
-                        delivery,
-                        digest,
-                        "duplicate",
-                        datetime.now(UTC),
-                        reason=f"same content as {loaded[digest]}, already loaded",
-                    )
-                    results.append(
-                        FileResult(
-                            delivery.relative,
-                            "duplicate",
-                            reason=f"same content as {loaded[digest]}",
-                        )
-                    )
-                continue
-            try:
-                result = land_file(con, delivery, digest, settings.landed, batch)
+            first = loaded.get(digest)
+            if first is None:  # new content; a second copy in this same run is a duplicate
                 loaded[digest] = delivery.relative
-            except RejectedFile as e:
-                if (delivery.relative, digest) not in rejected:
+                pending.setdefault(delivery.entity.table, []).append((delivery, digest))
+            elif first != delivery.relative:
+                reason = f"same content as {first}, already loaded"
+                if (delivery.relative, digest) not in recorded_duplicates:  # once, not every run
                     _record(
-                        con, batch, delivery, digest, "rejected", datetime.now(UTC), reason=str(e)
+                        con, batch, delivery, digest, "duplicate", datetime.now(UTC), reason=reason
                     )
-                result = FileResult(delivery.relative, "rejected", reason=str(e))
-            results.append(result)
+                    results.append(FileResult(delivery.relative, "duplicate", reason=reason))
+        batches = [chunk for files in pending.values() for chunk in _chunks(files)]
+        for chunk in _progress(batches, sum(len(c) for c in batches)):
+            results += land_batch(con, work, chunk, settings.landed, batch)
         views = refresh_raw_views(con)
     landed = [r for r in results if r.status == "loaded"]
     return {
@@ -631,10 +710,32 @@ def land_exports(settings: Settings, up_to: date | None = None) -> dict:
     }
 
 
-def _progress(items: list[Delivery]) -> Iterator[Delivery]:
-    if not items or not os.isatty(2):
-        yield from items
-        return
-    from rich.progress import track
+BATCH_FILES = 64
+BATCH_BYTES = 64 << 20  # on disk; bounds the memory one validation query needs
 
-    yield from track(items, description="landing exports", transient=True)
+
+def _chunks(files: list[tuple[Delivery, str]]) -> Iterator[list[tuple[Delivery, str]]]:
+    chunk: list[tuple[Delivery, str]] = []
+    size = 0
+    for item in files:
+        item_size = item[0].path.stat().st_size
+        if chunk and (len(chunk) == BATCH_FILES or size + item_size > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
+
+
+def _progress(batches: list, files: int) -> Iterator:
+    if not batches or not os.isatty(2):
+        yield from batches
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("landing exports", total=files)
+        for chunk in batches:
+            yield chunk
+            progress.advance(task, len(chunk))
