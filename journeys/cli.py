@@ -207,6 +207,28 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
 
 
 @app.command()
+def evaluate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Judge identity, churn and segments against the sample generator's ground truth."""
+    from journeys.evaluate import evaluate as evaluate_warehouse
+
+    settings = get_settings()
+    if not (settings.truth / "record_map.parquet").exists():
+        err.print(f"No ground truth under {settings.truth}: evaluate needs generated sample data.")
+        raise typer.Exit(2)
+    figures = evaluate_warehouse(settings)
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table("area", "figure", "value", title="Evaluation against ground truth")
+    for area, values in figures.items():
+        for key, value in values.items():
+            table.add_row(area, key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command()
 def paths() -> None:
     """Print where this environment keeps its data (from JOURNEYS_* variables)."""
     for key, value in vars(get_settings()).items():

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -167,3 +171,22 @@ def test_quality_gate_failure_stops_publication(sample_home) -> None:
     assert "QualityGateError" in result.output
     assert "marts.fct_orders.amount" in result.output
     assert _published(settings) == before  # the last good version stays published
+
+
+def test_evaluate_reports_figures_against_the_truth(nightly_run) -> None:
+    home, _ = nightly_run
+    # Its own process, as an analyst runs it: it opens the warehouse read-only.
+    result = subprocess.run(
+        [sys.executable, "-m", "journeys.cli", "evaluate", "--json"],
+        env={**os.environ, "JOURNEYS_HOME": str(home.home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures["identity"]) >= {"precision", "recall", "f1"}
+    assert set(figures["churn"]) >= {"auc", "oracle_auc", "purchase_optimum_auc"}
+    assert "ari" in figures["segments"]
+    # Sanity, not targets: e-mail linking is precise; the oracle knows more than any model.
+    assert figures["identity"]["precision"] > 0.9
+    assert figures["churn"]["oracle_auc"] > figures["churn"]["auc"] > 0.5

@@ -1,0 +1,155 @@
+"""Judge the warehouse against the sample generator's ground truth.
+
+- identity: pairwise precision / recall / F1 over source records (CRM records, shop orders,
+  store receipts with a loyalty card, web cookies): a pair is predicted when both records
+  carry the same customer_id, true when both belong to the same person. Computed from
+  cluster sizes (sum of n·(n−1)/2 per cell), never by enumerating pairs. Anonymous receipts
+  (nothing to link) and cookies of a shared family computer (two people) are left out.
+- churn: AUC of the published churn_probability against the realised label in the horizon
+  after the snapshot, next to the oracle that knows each person's latent state and the
+  purchases-only optimum (BG/NBD with the true population parameters) on the same people.
+- segments: adjusted Rand index between published segments and the true archetypes.
+
+Each customer is judged as the person most of its records belong to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from journeys.settings import Settings
+
+RECORDS_SQL = """
+with predicted as (
+    select 'crm' as source, source_key, customer_id
+    from marts.customer_identifiers where source = 'crm'
+    union all
+    select 'web_cookie', source_key, customer_id
+    from marts.customer_identifiers where source = 'web_cookie'
+    union all
+    select case channel when 'online' then 'shop_order' else 'pos_receipt' end,
+           order_id, customer_id
+    from marts.fct_orders
+),
+truth as (
+    select source, source_key, person_id from read_parquet(?)
+    where (source, role) in (
+        ('crm', 'primary'), ('crm', 'duplicate'), ('crm', 'married_name'),
+        ('shop_order', 'purchase'), ('shop_order', 'not_a_purchase'),
+        ('pos_receipt', 'loyalty_card'),
+        ('web_cookie', 'primary_device'), ('web_cookie', 'second_device')
+    )
+)
+select truth.source, truth.source_key, truth.person_id,
+       -- a record the pipeline did not link to anyone is a cluster of its own
+       coalesce(predicted.customer_id, 'unlinked:' || truth.source || ':' || truth.source_key)
+           as customer_id
+from truth left join predicted using (source, source_key)
+"""
+
+
+def _pairs(n: str) -> str:
+    return f"sum({n} * ({n} - 1) / 2)"
+
+
+def identity_metrics(con: duckdb.DuckDBPyConnection) -> dict:
+    cells = f"""
+        with cells as (
+            select customer_id, person_id, count(*) as n from evaluation_records group by all
+        )
+        select
+            (select {_pairs("n")} from cells) as together_both,
+            (select {_pairs("n")} from (select count(*) as n from evaluation_records
+                                         group by customer_id)) as together_predicted,
+            (select {_pairs("n")} from (select count(*) as n from evaluation_records
+                                         group by person_id)) as together_true,
+            (select count(*) from evaluation_records) as records
+    """
+    both, predicted, true, records = con.execute(cells).fetchone()
+    precision = float(both / predicted) if predicted else 1.0
+    recall = float(both / true) if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "records": int(records),
+    }
+
+
+def evaluate(settings: Settings) -> dict:
+    """Read the published warehouse (read-only) and the truth; return every figure."""
+    from sklearn.metrics import adjusted_rand_score, roc_auc_score
+
+    from journeys.sample.truth import churn_truth, purchase_optimum
+
+    record_map = str(settings.truth / "record_map.parquet")
+    persons = str(settings.truth / "persons.parquet")
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        con.execute(f"create temp table evaluation_records as {RECORDS_SQL}", [record_map])
+        identity = identity_metrics(con)
+        customers = con.execute(
+            f"""
+            with cells as (
+                select customer_id, person_id, count(*) as n
+                from evaluation_records group by customer_id, person_id
+            ),
+            votes as (
+                select customer_id, person_id,
+                       row_number() over (partition by customer_id
+                                          order by n desc, person_id) as rank
+                from cells
+            )
+            select segments.customer_id, segments.snapshot_date, segments.segment_id,
+                   segments.churn_probability, votes.person_id, persons.archetype
+            from marts.customer_segments as segments
+            join votes on votes.customer_id = segments.customer_id and votes.rank = 1
+            join read_parquet('{persons}') as persons using (person_id)
+            """
+        ).df()
+    finally:
+        con.close()
+    if customers.empty:
+        raise ValueError("no published customer could be matched to the truth")
+
+    snapshot: date = customers["snapshot_date"].iloc[0]
+    if hasattr(snapshot, "date"):
+        snapshot = snapshot.date()
+    horizon = settings.churn_horizon_days
+    scored = customers.dropna(subset=["churn_probability"])
+    # One customer per person: when several customers map to one person, keep the first.
+    scored = scored.drop_duplicates("person_id")
+    labels = churn_truth(settings.truth, snapshot, horizon).merge(
+        purchase_optimum(settings.truth, snapshot, horizon)[
+            ["person_id", "probability_no_purchase"]
+        ],
+        on="person_id",
+    )
+    judged = scored.merge(labels, on="person_id")
+    churn = {
+        "snapshot_date": snapshot.isoformat(),
+        "horizon_days": horizon,
+        "customers": len(judged),
+        "churn_rate": round(float(judged["churned"].mean()), 4),
+    }
+    if judged["churned"].nunique() == 2:
+        churn |= {
+            "auc": round(float(roc_auc_score(judged["churned"], judged["churn_probability"])), 4),
+            "oracle_auc": round(
+                float(roc_auc_score(judged["churned"], judged["oracle_probability"])), 4
+            ),
+            "purchase_optimum_auc": round(
+                float(roc_auc_score(judged["churned"], judged["probability_no_purchase"])), 4
+            ),
+        }
+    segments = {
+        "ari": round(
+            float(adjusted_rand_score(customers["archetype"], customers["segment_id"])), 4
+        ),
+        "customers": len(customers),
+        "segments": int(customers["segment_id"].nunique()),
+    }
+    return {"identity": identity, "churn": churn, "segments": segments}
