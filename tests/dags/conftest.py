@@ -1,0 +1,140 @@
+"""Fixtures for the DAG tests: an isolated Airflow home, its metadata DB, and the DagBag.
+
+Airflow reads its configuration once, when `airflow` is first imported, and writes
+`$AIRFLOW_HOME/airflow.cfg` (default `~/airflow`) at that moment. So the rule in this folder is:
+**no test module imports airflow at module level**; they import it inside tests and fixtures
+that depend on `airflow_home`, which sets the environment first. The fixture refuses to run
+if something else imported airflow before it (with a message saying what to fix).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO_ROOT / "dags"
+NIGHTLY_DAG_ID = "customer_journeys_nightly"
+
+
+@dataclass(frozen=True)
+class AirflowHome:
+    path: Path
+    dags_folder: Path
+    env: dict[str, str]  # what the fixture set; pass to subprocesses as `{**os.environ, **env}`
+
+
+@dataclass(frozen=True)
+class NightlyHome:
+    """What the end-to-end DAG test needs: a JOURNEYS_HOME with exports, and the date to run."""
+
+    home: Path
+    run_date: date
+
+
+def _airflow_env(home: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # unit_test_mode would swap in Airflow's own test config: example DAGs on, and cron
+        # schedules with data intervals (a different logical date than production).
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "DO_NOT_TRACK": "true",
+        "SCARF_ANALYTICS": "false",
+    }
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHome]:
+    """An Airflow home in a temp dir, configured through the environment before airflow loads.
+
+    Cheap (no import, no DB): tests that only parse DAGs need nothing more.
+    """
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = _airflow_env(home)
+    if "airflow.configuration" in sys.modules:
+        loaded_home = getattr(sys.modules["airflow.configuration"], "AIRFLOW_HOME", "?")
+        pytest.fail(
+            f"airflow was imported before the airflow_home fixture (AIRFLOW_HOME={loaded_home}), "
+            "so it runs with the wrong configuration. Import airflow inside tests or fixtures "
+            "that use airflow_home, never at module level in a test file or conftest.",
+            pytrace=False,
+        )
+    with pytest.MonkeyPatch.context() as mp:
+        # Nothing from the developer's shell may leak in: no config, connections or variables.
+        for key in list(os.environ):
+            if key.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")):
+                mp.delenv(key)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        yield AirflowHome(path=home, dags_folder=DAGS_FOLDER, env=env)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: AirflowHome) -> AirflowHome:
+    """The metadata DB (SQLite in the temp home), created once per session.
+
+    In-process `initdb()` builds the schema from the ORM and stamps the migration head, which
+    is what `airflow db migrate` does on an empty DB, without a second airflow start-up.
+    """
+    from airflow.utils import db
+
+    started = time.perf_counter()
+    db.initdb()
+    print(f"\n[airflow] metadata DB initialised in {time.perf_counter() - started:.2f}s")
+    return airflow_home
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_home: AirflowHome) -> Any:
+    """Every DAG under dags/, parsed the way the DAG processor does (safe-mode heuristic on)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    # Airflow 3.3 removed DagBag(include_examples=...): example DAGs are a separate bundle,
+    # switched off above with AIRFLOW__CORE__LOAD_EXAMPLES=False.
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=str(airflow_home.dags_folder))
+    elapsed = time.perf_counter() - started
+    print(f"\n[airflow] DagBag of {airflow_home.dags_folder} in {elapsed:.2f}s")
+    return bag
+
+
+@pytest.fixture
+def nightly_dag(dagbag: Any) -> Any:
+    """The nightly DAG as parsed from its file (so `dag.test()` finds it in the dags folder)."""
+    assert not dagbag.import_errors, dagbag.import_errors
+    dag = dagbag.dags.get(NIGHTLY_DAG_ID)
+    assert dag is not None, f"{NIGHTLY_DAG_ID} not found in {sorted(dagbag.dags)}"
+    return dag
+
+
+@pytest.fixture
+def nightly_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> NightlyHome:
+    """The JOURNEYS_HOME and run date for an end-to-end run of the nightly DAG.
+
+    Seam: it takes both from `sample_home` (tests/conftest.py: a fresh home holding the
+    session's generated sample exports, `run_date` = last delivery day). Only JOURNEYS_HOME is
+    set; other JOURNEYS_* path overrides are removed so the DAG's tasks, which read the
+    environment, see exactly that home.
+    """
+    sample = request.getfixturevalue("sample_home")
+    home = Path(sample.home)
+    for key in list(os.environ):
+        if key.startswith("JOURNEYS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("JOURNEYS_HOME", str(home))
+    return NightlyHome(home=home, run_date=sample.run_date)
