@@ -181,7 +181,7 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
         ).fetchall()
         rows = Table("table", "rows", title="Warehouse")
         for schema, name in counts:
-            n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
             rows.add_row(f"{schema}.{name}", f"{n:,}")
     console.print(rows)
     segments = Table("segment", "customers", title="Published segments")

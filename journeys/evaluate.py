@@ -1,10 +1,12 @@
 """Judge the warehouse against the sample generator's ground truth.
 
 - identity: pairwise precision / recall / F1 over source records (CRM records, shop orders,
-  store receipts with a loyalty card, web cookies): a pair is predicted when both records
-  carry the same customer_id, true when both belong to the same person. Computed from
-  cluster sizes (sum of n·(n−1)/2 per cell), never by enumerating pairs. Anonymous receipts
-  (nothing to link) and cookies of a shared family computer (two people) are left out.
+  store receipts with a loyalty card, web cookies that logged in): a pair is predicted when
+  both records carry the same customer_id, true when both belong to the same person. Computed
+  from cluster sizes (sum of n·(n−1)/2 per cell), never by enumerating pairs. Records nothing
+  identifies (anonymous receipts, cookies that never logged in) and cookies of a shared family
+  computer (two people) are left out. over_merge: the share of CRM-record pairs of different
+  people sharing an identifier (e-mail, phone, card) that were merged.
 - churn: AUC of the published churn_probability against the realised label in the horizon
   after the snapshot, next to the oracle that knows each person's latent state and the
   purchases-only optimum (BG/NBD with the true population parameters) on the same people.
@@ -19,6 +21,7 @@ from datetime import date
 
 import duckdb
 
+from journeys.identity.rules import email_key_sql
 from journeys.settings import Settings
 
 RECORDS_SQL = """
@@ -47,6 +50,36 @@ select truth.source, truth.source_key, truth.person_id,
        coalesce(predicted.customer_id, 'unlinked:' || truth.source || ':' || truth.source_key)
            as customer_id
 from truth left join predicted using (source, source_key)
+-- a cookie that never logged in carries nothing that names a person: no system can link it
+where truth.source <> 'web_cookie' or truth.source_key in (
+    select anonymous_id from staging.stg_web__events
+    where user_email is not null or crm_id is not null
+)
+"""
+
+# CRM records of different people that share an identifier (a household e-mail, a couple's
+# landline, a role mailbox): the pairs an identity graph is most tempted to merge.
+SHARED_IDENTIFIER_PAIRS_SQL = """
+with crm as (
+    select r.source_key as crm_id, r.person_id, r.customer_id, c.email, c.phone, c.loyalty_card_id
+    from evaluation_records r
+    join staging.stg_crm__customers c on c.crm_id = r.source_key
+    where r.source = 'crm'
+),
+keys as (
+    select crm_id, person_id, customer_id, 'email' as kind, {email_key} as value from crm
+    where email is not null
+    union all
+    select crm_id, person_id, customer_id, 'phone', phone from crm where phone is not null
+    union all
+    select crm_id, person_id, customer_id, 'card', loyalty_card_id from crm
+    where loyalty_card_id is not null
+)
+select count(distinct (a.crm_id, b.crm_id)) as pairs,
+       count(distinct (a.crm_id, b.crm_id)) filter (where a.customer_id = b.customer_id) as merged
+from keys a join keys b
+    on a.kind = b.kind and a.value = b.value and a.crm_id < b.crm_id
+    and a.person_id <> b.person_id
 """
 
 
@@ -67,7 +100,10 @@ def identity_metrics(con: duckdb.DuckDBPyConnection) -> dict:
                                          group by person_id)) as together_true,
             (select count(*) from evaluation_records) as records
     """
-    both, predicted, true, records = con.execute(cells).fetchone()
+    both, predicted, true, records = con.execute(cells).fetchall()[0]
+    pairs, merged = con.execute(
+        SHARED_IDENTIFIER_PAIRS_SQL.format(email_key=email_key_sql("email"))
+    ).fetchall()[0]
     precision = float(both / predicted) if predicted else 1.0
     recall = float(both / true) if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -75,6 +111,8 @@ def identity_metrics(con: duckdb.DuckDBPyConnection) -> dict:
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(f1, 4),
+        "over_merge": round(merged / pairs, 4) if pairs else 0.0,
+        "shared_identifier_pairs": int(pairs),
         "records": int(records),
     }
 

@@ -576,7 +576,7 @@ def _rejected(con, batch: str, delivery: Delivery, digest: str, reason: str) -> 
         "select count(*) from raw.load_manifest where status = 'rejected' and file = ? "
         "and checksum = ?",
         [delivery.relative, digest],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not seen:
         _record(con, batch, delivery, digest, "rejected", datetime.now(UTC), reason=reason)
     return FileResult(delivery.relative, "rejected", reason=reason)

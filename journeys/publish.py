@@ -42,7 +42,7 @@ def publish_segments(settings: Settings, run_date: date) -> dict:
             order by scores.customer_id""",
             [run_date],
         )
-        rows = con.execute(f"select count(*) from {SEGMENTS}__next").fetchone()[0]
+        rows = con.execute(f"select count(*) from {SEGMENTS}__next").fetchall()[0][0]
         if rows == 0:
             con.execute(f"drop table {SEGMENTS}__next")
             raise NothingToPublish(f"no scored customers for {run_date}: nothing was published")

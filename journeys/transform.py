@@ -85,16 +85,24 @@ def invoke(settings: Settings, args: list[str], run_date: date | None = None) ->
 
 
 def build(settings: Settings, run_date: date) -> dict:
-    """`dbt build` of every layer for the run date: models and their data tests, in DAG order."""
-    nodes = invoke(settings, ["build", "--select", "staging", "intermediate", "marts"], run_date)
+    """`dbt build` for the run date: staging, the identity step, then intermediate and marts.
+
+    Models and their data tests run in DAG order; identity resolution (Splink, identifier
+    rules, stable ids) is Python and sits between the layers.
+    """
+    from journeys.identity.resolve import resolve_identities
+
+    nodes = invoke(settings, ["build", "--select", "staging"], run_date)
+    identity = resolve_identities(settings, run_date)
+    nodes += invoke(settings, ["build", "--select", "intermediate", "marts"], run_date)
     models = [n for n in nodes if n["type"] == "model"]
     tests = [n for n in nodes if n["type"] == "test"]
+    slowest = sorted(((n["name"], n["seconds"]) for n in models), key=lambda x: -x[1])
     return {
+        "identity": identity,
         "models": len(models),
         "tests": len(tests),
         "tests_passed": sum(n["status"] == "pass" for n in tests),
         "warnings": [n["name"] for n in nodes if n["status"] == "warn"],
-        "slowest_models": sorted(((n["name"], n["seconds"]) for n in models), key=lambda x: -x[1])[
-            :5
-        ],
+        "slowest_models": slowest[:5],
     }

@@ -38,5 +38,5 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
             [schema, name],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )

@@ -59,8 +59,3 @@
     {%- if not loop.last %} union all{% endif %}
     {%- endfor %}
 {%- endmacro %}
-
-{# A stable customer id from an identity key: the same person gets the same id every night. #}
-{% macro customer_id_from(identity_key) -%}
-    'cj_' || substr(md5({{ identity_key }}), 1, 16)
-{%- endmacro %}

@@ -46,12 +46,11 @@ online as (
         shop_orders.status,
         shop_orders.currency,
         shop_orders.total_amount - shop_orders.discount_amount as amount_in_currency,
-        coalesce(crm_identity.identity_key, email_identity.identity_key) as identity_key
+        order_links.customer_id,
+        order_links.linked_by as attributed_by
     from shop_orders
-    left join identifiers as crm_identity
-        on crm_identity.source = 'crm' and shop_orders.crm_id = crm_identity.source_key
-    left join identifiers as email_identity
-        on email_identity.source = 'shop_email' and shop_orders.customer_email = email_identity.source_key
+    left join identifiers as order_links
+        on order_links.source = 'shop_order' and shop_orders.order_id = order_links.source_key
 
 ),
 
@@ -64,10 +63,11 @@ store as (
         pos_receipts.status,
         pos_receipts.currency,
         pos_receipts.total_amount as amount_in_currency,
-        card_identity.identity_key
+        receipt_links.customer_id,
+        receipt_links.linked_by as attributed_by
     from pos_receipts
-    left join identifiers as card_identity
-        on card_identity.source = 'pos_card' and pos_receipts.loyalty_card_id = card_identity.source_key
+    left join identifiers as receipt_links
+        on receipt_links.source = 'pos_receipt' and pos_receipts.receipt_id = receipt_links.source_key
 
 ),
 
@@ -88,7 +88,8 @@ converted as (
         unioned.status,
         unioned.currency,
         unioned.amount_in_currency,
-        unioned.identity_key,
+        unioned.customer_id,
+        unioned.attributed_by,
         case
             when unioned.currency = '{{ var("reporting_currency") }}' then unioned.amount_in_currency
             else unioned.amount_in_currency * rate_periods.rate
@@ -112,7 +113,8 @@ final as (
         currency,
         amount_in_currency,
         amount,
-        identity_key,
+        customer_id,
+        attributed_by,
         amount is null as is_missing_fx_rate
     from converted
 

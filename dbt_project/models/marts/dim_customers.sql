@@ -1,13 +1,19 @@
 {#
-    Golden record, one row per customer. Skeleton survivorship: the most recently updated CRM
-    record gives each attribute; customers known only from orders, cards or logins get what
-    those carry. is_test_account is true when any of the person's records says so.
+    Golden record, one row per customer. Survivorship, attribute by attribute, over the
+    customer's CRM records (a customer known only from orders, cards or logins has none):
+    - names, gender: the most recently updated record that has them (a surname change wins);
+    - e-mail, phone: the most recently updated record that has one;
+    - birth date: the value most records agree on (ties: the most recently updated);
+    - address (street, postcode, city, country): the most recently updated record with a street;
+    - loyalty card: the most recently updated record with a card;
+    - is_test_account: true when any record says so.
+    A guest customer's e-mail comes from the orders that identify them.
 #}
 with
 
 identifiers as (
 
-    select * from {{ ref('customer_identifiers') }}
+    select * from {{ ref('int_identifiers_linked') }}
 
 ),
 
@@ -17,18 +23,56 @@ crm_customers as (
 
 ),
 
-crm_ranked as (
+customer_records as (
 
     select
         identifiers.customer_id,
-        crm_customers.*,
-        row_number() over (
-            partition by identifiers.customer_id
-            order by crm_customers.updated_at desc, crm_customers.crm_id asc
-        ) as recency_rank
+        crm_customers.*
     from identifiers
     inner join crm_customers
         on identifiers.source = 'crm' and identifiers.source_key = crm_customers.crm_id
+
+),
+
+ranked as (
+
+    select
+        customer_records.*,
+        row_number() over (
+            partition by customer_id
+            order by case when last_name is null then 1 else 0 end, updated_at desc, crm_id
+        ) as name_rank,
+        row_number() over (
+            partition by customer_id
+            order by case when email is null then 1 else 0 end, updated_at desc, crm_id
+        ) as email_rank,
+        row_number() over (
+            partition by customer_id
+            order by case when phone is null then 1 else 0 end, updated_at desc, crm_id
+        ) as phone_rank,
+        row_number() over (
+            partition by customer_id
+            order by case when street is null then 1 else 0 end, updated_at desc, crm_id
+        ) as address_rank,
+        row_number() over (
+            partition by customer_id
+            order by case when loyalty_card_id is null then 1 else 0 end, updated_at desc, crm_id
+        ) as card_rank
+    from customer_records
+
+),
+
+birth_date_votes as (
+
+    select
+        customer_id,
+        birth_date,
+        row_number() over (
+            partition by customer_id order by count(*) desc, max(updated_at) desc
+        ) as vote_rank
+    from customer_records
+    where birth_date is not null
+    group by customer_id, birth_date
 
 ),
 
@@ -43,17 +87,18 @@ customers as (
 
 ),
 
-test_accounts as (
+crm_summary as (
 
     select
         customer_id,
+        count(*) as crm_records,
         max(case when is_test_account then 1 else 0 end) = 1 as is_test_account
-    from crm_ranked
+    from customer_records
     group by customer_id
 
 ),
 
-shop_emails as (
+guest_emails as (
 
     select
         customer_id,
@@ -68,29 +113,39 @@ final as (
 
     select
         customers.customer_id,
-        crm_ranked.crm_id as primary_crm_id,
-        crm_ranked.first_name,
-        crm_ranked.last_name,
-        coalesce(crm_ranked.email, shop_emails.email) as email,
-        crm_ranked.phone,
-        crm_ranked.birth_date,
-        crm_ranked.gender,
-        crm_ranked.street,
-        crm_ranked.city,
-        crm_ranked.postcode,
-        crm_ranked.country,
-        crm_ranked.loyalty_card_id,
+        names.first_name,
+        names.last_name,
+        names.gender,
+        coalesce(emails.email, guest_emails.email) as email,
+        phones.phone,
+        birth_date_votes.birth_date,
+        addresses.street,
+        addresses.postcode,
+        addresses.city,
+        addresses.country,
+        cards.loyalty_card_id,
         customers.first_seen_at,
         customers.source_records,
-        crm_ranked.crm_id is not null as has_crm_record,
-        coalesce(test_accounts.is_test_account, false) as is_test_account
+        coalesce(crm_summary.crm_records, 0) as crm_records,
+        coalesce(crm_summary.crm_records, 0) > 0 as has_crm_record,
+        coalesce(crm_summary.is_test_account, false) as is_test_account
     from customers
-    left join crm_ranked
-        on customers.customer_id = crm_ranked.customer_id and crm_ranked.recency_rank = 1
-    left join test_accounts
-        on customers.customer_id = test_accounts.customer_id
-    left join shop_emails
-        on customers.customer_id = shop_emails.customer_id
+    left join ranked as names
+        on customers.customer_id = names.customer_id and names.name_rank = 1
+    left join ranked as emails
+        on customers.customer_id = emails.customer_id and emails.email_rank = 1
+    left join ranked as phones
+        on customers.customer_id = phones.customer_id and phones.phone_rank = 1
+    left join ranked as addresses
+        on customers.customer_id = addresses.customer_id and addresses.address_rank = 1
+    left join ranked as cards
+        on customers.customer_id = cards.customer_id and cards.card_rank = 1
+    left join birth_date_votes
+        on customers.customer_id = birth_date_votes.customer_id and birth_date_votes.vote_rank = 1
+    left join crm_summary
+        on customers.customer_id = crm_summary.customer_id
+    left join guest_emails
+        on customers.customer_id = guest_emails.customer_id
 
 )
 

@@ -10,7 +10,8 @@ final as (
 
     select
         order_id,
-        case when identity_key is not null then {{ customer_id_from('identity_key') }} end as customer_id,
+        customer_id,
+        attributed_by,
         channel,
         ordered_at,
         cast(ordered_at as date) as ordered_on,
