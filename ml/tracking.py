@@ -9,9 +9,17 @@ from journeys.settings import Settings
 EXPERIMENT = "customer_journeys"
 SEGMENTATION_MODEL = "customer_journeys_segmentation"
 CHURN_MODEL = "customer_journeys_churn"
+HIGH_VALUE_MODEL = "customer_journeys_high_value"
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 # Logged instead of inferred: inference costs seconds per model and may try the network.
-PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "xgboost-cpu==3.2.0", "pandas==3.1.1", "numpy==2.4.6"]
+PIP_REQUIREMENTS = [
+    "scikit-learn==1.9.1",
+    "xgboost-cpu==3.2.0",
+    "scipy==1.17.1",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+]
 
 
 def configure(settings: Settings) -> str:
