@@ -23,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from datetime import UTC, date, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from journeys.identity.rules import (
@@ -197,8 +199,8 @@ def _splink_settings(available: set[str]):
         unique_id_column_name="crm_id",
         comparisons=comparisons,
         blocking_rules_to_generate_predictions=blocking,
-        retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=True,  # gamma_*: the fields that agreed
+        retain_matching_columns=True,
     )
 
 
@@ -206,7 +208,7 @@ def probabilistic_links(
     con: duckdb.DuckDBPyConnection, settings: Settings, rules: IdentityRules, run_date: date
 ) -> dict:
     """Splink over CRM records; pairs at or above the threshold become `id_match_pairs`."""
-    from splink import DuckDBAPI, Linker, block_on
+    from splink import DuckDBAPI, Linker
 
     columns = [
         "first_name",
@@ -257,19 +259,19 @@ def probabilistic_links(
         linker = Linker(db_api.register(frame), json.loads(latest[2]), log_level="WARNING")
         model_version = latest[0]
     else:
+        splink_settings.probability_two_random_records_match = _match_prior(con, len(frame))
         linker = Linker(db_api.register(frame), splink_settings, log_level="WARNING")
         sample = min(1.0, 300_000 / len(frame))
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on("first_name", "last_name", "birth_date")]
-            if "birth_date" in available
-            else [block_on("first_name", "last_name")],
-            recall=0.7,
-        )
         linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=7)
         for rule in _training_blocks(available):
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, record_sample_proportion=sample
-            )
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, record_sample_proportion=sample
+                )
+            except ValueError as e:
+                # A level never seen among this pass's matches drives its m to 0, which
+                # Splink refuses; the comparison keeps its default m and the run goes on.
+                warnings.warn(f"Splink EM pass {rule} skipped: {e}", stacklevel=1)
         model_json = json.dumps(linker.misc.save_model_to_json(), sort_keys=True, default=str)
         model_version = (
             f"{run_date.isoformat()}-{hashlib.sha256(model_json.encode()).hexdigest()[:8]}"
@@ -287,14 +289,11 @@ def probabilistic_links(
     ).as_pandas_dataframe()
     if predictions.empty:
         return {"pairs": 0, "model_version": model_version, "trained": trained}
+    # gamma_<field> > 0: the field agreed at some level (0: disagreed, -1: missing).
     gammas = [c for c in predictions.columns if c.startswith("gamma_")]
-    agreed = (
-        predictions[gammas].apply(
-            lambda row: [c.removeprefix("gamma_") for c in gammas if row[c] > 0], axis=1
-        )
-        if gammas
-        else [[]] * len(predictions)
-    )
+    fields = np.array([c.removeprefix("gamma_") for c in gammas], dtype=object)
+    agreed_mask = predictions[gammas].to_numpy() > 0 if gammas else np.zeros((len(predictions), 0))
+    agreed = [list(fields[row]) for row in agreed_mask.astype(bool)]
     pairs = pd.DataFrame(
         {
             "left_id": predictions[["crm_id_l", "crm_id_r"]].min(axis=1),
@@ -308,6 +307,20 @@ def probabilistic_links(
     con.execute("insert into id_match_pairs select * from new_pairs")
     con.unregister("new_pairs")
     return {"pairs": len(pairs), "model_version": model_version, "trained": trained}
+
+
+def _match_prior(con: duckdb.DuckDBPyConnection, records: int) -> float:
+    """Share of record pairs that are matches, from pairs that agree on name and birth date.
+
+    Counted in SQL instead of Splink's estimate, which is 0 (and breaks the model) on a file
+    without such duplicates; floored at one match among all pairs.
+    """
+    pairs = max(records * (records - 1) / 2, 1.0)
+    agreeing = con.execute(
+        "select coalesce(sum(n * (n - 1) / 2), 0) from (select count(*) as n from id_crm "
+        "where not is_test_account group by first_name_root, last_name, birth_date)"
+    ).fetchall()[0][0]
+    return min(max(float(agreeing) / 0.7, 1.0) / pairs, 0.5)
 
 
 def _training_blocks(available: set[str]) -> list:
