@@ -39,24 +39,24 @@ ranked as (
     select
         customer_records.*,
         row_number() over (
-            partition by customer_id
-            order by case when last_name is null then 1 else 0 end, updated_at desc, crm_id
+            partition by customer_records.customer_id
+            order by case when customer_records.last_name is null then 1 else 0 end asc, customer_records.updated_at desc, customer_records.crm_id asc
         ) as name_rank,
         row_number() over (
-            partition by customer_id
-            order by case when email is null then 1 else 0 end, updated_at desc, crm_id
+            partition by customer_records.customer_id
+            order by case when customer_records.email is null then 1 else 0 end asc, customer_records.updated_at desc, customer_records.crm_id asc
         ) as email_rank,
         row_number() over (
-            partition by customer_id
-            order by case when phone is null then 1 else 0 end, updated_at desc, crm_id
+            partition by customer_records.customer_id
+            order by case when customer_records.phone is null then 1 else 0 end asc, customer_records.updated_at desc, customer_records.crm_id asc
         ) as phone_rank,
         row_number() over (
-            partition by customer_id
-            order by case when street is null then 1 else 0 end, updated_at desc, crm_id
+            partition by customer_records.customer_id
+            order by case when customer_records.street is null then 1 else 0 end asc, customer_records.updated_at desc, customer_records.crm_id asc
         ) as address_rank,
         row_number() over (
-            partition by customer_id
-            order by case when loyalty_card_id is null then 1 else 0 end, updated_at desc, crm_id
+            partition by customer_records.customer_id
+            order by case when customer_records.loyalty_card_id is null then 1 else 0 end asc, customer_records.updated_at desc, customer_records.crm_id asc
         ) as card_rank
     from customer_records
 
@@ -113,33 +113,33 @@ final as (
 
     select
         customers.customer_id,
-        names.first_name,
-        names.last_name,
-        names.gender,
-        coalesce(emails.email, guest_emails.email) as email,
-        phones.phone,
+        name_pick.first_name,
+        name_pick.last_name,
+        name_pick.gender,
+        coalesce(email_pick.email, guest_emails.email) as email,
+        phone_pick.phone,
         birth_date_votes.birth_date,
-        addresses.street,
-        addresses.postcode,
-        addresses.city,
-        addresses.country,
-        cards.loyalty_card_id,
+        address_pick.street,
+        address_pick.postcode,
+        address_pick.city,
+        address_pick.country,
+        card_pick.loyalty_card_id,
         customers.first_seen_at,
         customers.source_records,
         coalesce(crm_summary.crm_records, 0) as crm_records,
         coalesce(crm_summary.crm_records, 0) > 0 as has_crm_record,
         coalesce(crm_summary.is_test_account, false) as is_test_account
     from customers
-    left join ranked as names
-        on customers.customer_id = names.customer_id and names.name_rank = 1
-    left join ranked as emails
-        on customers.customer_id = emails.customer_id and emails.email_rank = 1
-    left join ranked as phones
-        on customers.customer_id = phones.customer_id and phones.phone_rank = 1
-    left join ranked as addresses
-        on customers.customer_id = addresses.customer_id and addresses.address_rank = 1
-    left join ranked as cards
-        on customers.customer_id = cards.customer_id and cards.card_rank = 1
+    left join ranked as name_pick
+        on customers.customer_id = name_pick.customer_id and name_pick.name_rank = 1
+    left join ranked as email_pick
+        on customers.customer_id = email_pick.customer_id and email_pick.email_rank = 1
+    left join ranked as phone_pick
+        on customers.customer_id = phone_pick.customer_id and phone_pick.phone_rank = 1
+    left join ranked as address_pick
+        on customers.customer_id = address_pick.customer_id and address_pick.address_rank = 1
+    left join ranked as card_pick
+        on customers.customer_id = card_pick.customer_id and card_pick.card_rank = 1
     left join birth_date_votes
         on customers.customer_id = birth_date_votes.customer_id and birth_date_votes.vote_rank = 1
     left join crm_summary
