@@ -551,6 +551,12 @@ def assign_customer_ids(con: duckdb.DuckDBPyConnection, run_date: date) -> dict:
     previous = con.execute(
         "select node_key, customer_id, assigned_on from identity.customer_id_map"
     ).df()
+    if nodes.empty:  # no customer records at all (yet): nothing to assign
+        con.execute("delete from identity.customer_id_map")
+        con.execute(
+            "create or replace temp table id_cluster_ids (cluster varchar, customer_id varchar)"
+        )
+        return {"customers": 0}
     joined = nodes.merge(previous, on="node_key", how="left")
 
     # Each previous id goes to the cluster holding most of its records (ties: smallest cluster).
@@ -594,7 +600,7 @@ def assign_customer_ids(con: duckdb.DuckDBPyConnection, run_date: date) -> dict:
         if survivor != row["customer_id"]:
             events.append((run_date, "merge", survivor, row["customer_id"], int(row["n"])))
 
-    nodes["customer_id"] = nodes["cluster"].map(ids)
+    nodes["customer_id"] = nodes["cluster"].map(ids).astype("object")
     kept = nodes.merge(previous, on=["node_key", "customer_id"], how="left")
     kept["assigned_on"] = kept["assigned_on"].fillna(pd.Timestamp(run_date)).dt.date
     con.register("new_map", kept[["node_key", "customer_id", "assigned_on"]])
