@@ -425,59 +425,55 @@ def _extras(
     return rows[chosen], when[chosen], status_sec[chosen], status[chosen]
 
 
+EMAIL_NOISE = ("plus_tag", "gmail_dots", "case", "whitespace")  # bit i of the noise mask
+
+
 def noisy_emails(
     emails: pa.Array, cfg: GeneratorConfig, rng: np.random.Generator
 ) -> tuple[pa.Array, pa.Array]:
-    """How people type their address at checkout: case, spaces, gmail dots and +tags."""
+    """How people type their address at checkout: case, spaces, gmail dots and +tags.
+
+    Returns the typed addresses and, per row, the noise applied ("" if none, "a+b" if two).
+    """
     m = len(emails)
-    kinds = np.full(m, "", dtype=object)
+    bits = np.zeros(m, dtype=np.int64)
     present = ~np.asarray(pc.is_null(emails).to_numpy(zero_copy_only=False))
     gmail = present & np.asarray(
         pc.fill_null(pc.ends_with(emails, "@gmail.com"), False).to_numpy(zero_copy_only=False)
     )
     tag = gmail & (rng.random(m) < cfg.plus_tag_noise)
     dots = gmail & ~tag & (rng.random(m) < cfg.gmail_dots_noise)
-    for mask, how in ((tag, "plus_tag"), (dots, "gmail_dots")):
+    upper = present & (rng.random(m) < cfg.email_case_noise)
+    spaced = present & (rng.random(m) < cfg.email_whitespace_noise)
+    for bit, mask in enumerate((tag, dots, upper, spaced)):
         rows = np.flatnonzero(mask)
         if not len(rows):
             continue
-        parts = pc.split_pattern(emails.take(pa.array(rows)), "@")
-        local = pc.list_element(parts, 0)
-        if how == "plus_tag":
-            local = pc.binary_join_element_wise(
-                local, take(("+shop", "+deals", "+news", "+orders"), rows % 4), ""
+        bits[rows] |= 1 << bit
+        typed = emails.take(pa.array(rows))
+        if bit < 2:  # gmail ignores dots and +tags: the same mailbox, another spelling
+            local = pc.list_element(pc.split_pattern(typed, "@"), 0)
+            if bit == 0:
+                local = pc.binary_join_element_wise(
+                    local, take(("+shop", "+deals", "+news", "+orders"), rows % 4), ""
+                )
+            else:
+                dotted = pc.binary_join_element_wise(
+                    pc.utf8_slice_codeunits(local, 0, 1), pc.utf8_slice_codeunits(local, 1), "."
+                )
+                has_dot = pc.match_substring(local, ".")
+                local = pc.if_else(has_dot, pc.replace_substring(local, ".", ""), dotted)
+            typed = pc.binary_join_element_wise(local, "gmail.com", "@")
+        elif bit == 2:
+            typed = pc.if_else(
+                pa.array(rows % 2 == 0), pc.utf8_upper(typed), pc.utf8_capitalize(typed)
             )
         else:
-            has_dot = pc.match_substring(local, ".")
-            local = pc.if_else(
-                has_dot,
-                pc.replace_substring(local, ".", ""),
-                pc.binary_join_element_wise(
-                    pc.utf8_slice_codeunits(local, 0, 1), pc.utf8_slice_codeunits(local, 1), "."
-                ),
-            )
-        emails = pc.replace_with_mask(
-            emails, pa.array(mask), pc.binary_join_element_wise(local, "gmail.com", "@")
-        )
-        kinds[rows] = how
-    upper = present & (rng.random(m) < cfg.email_case_noise)
-    rows = np.flatnonzero(upper)
-    if len(rows):
-        sub = emails.take(pa.array(rows))
-        changed = pc.if_else(pa.array(rows % 2 == 0), pc.utf8_upper(sub), pc.utf8_capitalize(sub))
-        emails = pc.replace_with_mask(emails, pa.array(upper), changed)
-        kinds[rows] = np.where(kinds[rows] == "", "case", kinds[rows] + "+case")
-    spaced = present & (rng.random(m) < cfg.email_whitespace_noise)
-    rows = np.flatnonzero(spaced)
-    if len(rows):
-        sub = emails.take(pa.array(rows))
-        pad = take((" ", "", " "), rows % 3)
-        trail = take(("", " ", "  "), rows % 3)
-        emails = pc.replace_with_mask(
-            emails, pa.array(spaced), pc.binary_join_element_wise(pad, sub, trail, "")
-        )
-        kinds[rows] = np.where(kinds[rows] == "", "whitespace", kinds[rows] + "+whitespace")
-    return emails, pa.array(kinds.astype(str), pa.string())
+            pad, trail = take((" ", "", " "), rows % 3), take(("", " ", "  "), rows % 3)
+            typed = pc.binary_join_element_wise(pad, typed, trail, "")
+        emails = pc.replace_with_mask(emails, pa.array(mask), typed)
+    names = ["+".join(n for i, n in enumerate(EMAIL_NOISE) if c >> i & 1) for c in range(16)]
+    return emails, take(names, bits)
 
 
 def build_shop(
