@@ -34,9 +34,13 @@ def configure(settings: Settings) -> str:
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        return mlflow.create_experiment(
+    experiment_id = (
+        experiment.experiment_id
+        if experiment is not None
+        else mlflow.create_experiment(
             EXPERIMENT, artifact_location=settings.mlflow_artifacts.as_uri()
         )
-    mlflow.set_experiment(EXPERIMENT)
-    return experiment.experiment_id
+    )
+    # Activate it in every case: otherwise runs land in "Default", with artifacts in ./mlruns.
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
