@@ -188,13 +188,7 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
     for name, n in results["publish"]["segment_sizes"].items():
         segments.add_row(name, f"{n:,}")
     console.print(segments)
-    churn = results["train"]["churn"]
-    console.print(
-        f"Churn model v{churn['version']}: holdout AUC [bold]{churn['auc']:.3f}[/] "
-        f"(recency rule {churn['baseline_recency_auc']:.3f}, logistic "
-        f"{churn['baseline_logistic_auc']:.3f}; {churn['holdout_rows']:,} customers, "
-        f"churn rate {churn['holdout_churn_rate']:.1%})"
-    )
+    console.print(_churn_line(results["train"].get("churn") or {}))
     land = results["land"]
     console.print(
         f"Landing: {land['files_loaded']} files, {land['rows_loaded']:,} rows loaded, "
@@ -226,6 +220,24 @@ def evaluate(
         for key, value in values.items():
             table.add_row(area, key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+def _churn_line(churn: dict) -> str:
+    """One line on the churn model: its holdout AUC next to every baseline it was judged with."""
+    if churn.get("auc") is None:
+        return f"Churn model: none this run ({churn.get('reason', 'no trained champion yet')})"
+    baselines = ", ".join(
+        f"{key.removeprefix('baseline_').removesuffix('_auc')} {value:.3f}"
+        for key, value in churn.items()
+        if key.startswith("baseline_") and key.endswith("_auc") and value is not None
+    )
+    rows = f"; {churn['holdout_rows']:,} customers" if churn.get("holdout_rows") else ""
+    rate = churn.get("holdout_churn_rate")
+    rate = f", churn rate {rate:.1%}" if rate is not None else ""
+    return (
+        f"Churn model v{churn.get('version')}: holdout AUC [bold]{churn['auc']:.3f}[/] "
+        f"(baselines: {baselines or 'none'}{rows}{rate})"
+    )
 
 
 @app.command()

@@ -142,12 +142,14 @@ def evaluate(settings: Settings) -> dict:
                 from cells
             )
             select segments.customer_id, segments.snapshot_date, segments.segment_id,
-                   segments.churn_probability, votes.person_id, persons.archetype
+                   segments.churn_probability, {_high_value_column(con)} as high_value_probability,
+                   votes.person_id, persons.archetype
             from marts.customer_segments as segments
             join votes on votes.customer_id = segments.customer_id and votes.rank = 1
             join read_parquet('{persons}') as persons using (person_id)
             """
         ).df()
+        stability = run_to_run_stability(con)
     finally:
         con.close()
     if customers.empty:
@@ -189,5 +191,98 @@ def evaluate(settings: Settings) -> dict:
         ),
         "customers": len(customers),
         "segments": int(customers["segment_id"].nunique()),
+        **stability,
     }
-    return {"identity": identity, "churn": churn, "segments": segments}
+    high_value = high_value_metrics(settings, customers, snapshot, horizon)
+    return {
+        "identity": identity,
+        "churn": churn,
+        "segments": segments,
+        **({"high_value": high_value} if high_value else {}),
+    }
+
+
+def _high_value_column(con: duckdb.DuckDBPyConnection) -> str:
+    """The published high-value probability, or null on a warehouse published without it."""
+    present = con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'customer_segments' and column_name = 'high_value_probability'"
+    ).fetchall()[0][0]
+    return "segments.high_value_probability" if present else "cast(null as double)"
+
+
+def run_to_run_stability(con: duckdb.DuckDBPyConnection) -> dict:
+    """Segments of the two latest published dates (marts.customer_segments_history) compared.
+
+    run_to_run_ari: adjusted Rand index of the two assignments over customers in both (the
+    partition, whatever the ids); run_to_run_same_id: share of them keeping their segment id.
+    Empty when fewer than two dates were published.
+    """
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts' "
+        "and table_name = 'customer_segments_history'"
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    pairs = con.execute(
+        """
+        with dates as (
+            select distinct snapshot_date from marts.customer_segments_history
+            order by snapshot_date desc limit 2
+        )
+        select previous.segment_id as before, latest.segment_id as after,
+               previous.snapshot_date as previous_date
+        from marts.customer_segments_history as latest
+        inner join marts.customer_segments_history as previous using (customer_id)
+        where latest.snapshot_date = (select max(snapshot_date) from dates)
+          and previous.snapshot_date = (select min(snapshot_date) from dates)
+          and latest.snapshot_date > previous.snapshot_date
+        """
+    ).df()
+    if pairs.empty:
+        return {}
+    from sklearn.metrics import adjusted_rand_score
+
+    previous = pairs["previous_date"].iloc[0]
+    return {
+        "run_to_run_previous_date": str(getattr(previous, "date", lambda: previous)()),
+        "run_to_run_customers": len(pairs),
+        "run_to_run_ari": round(float(adjusted_rand_score(pairs["before"], pairs["after"])), 4),
+        "run_to_run_same_id": round(float((pairs["before"] == pairs["after"]).mean()), 4),
+    }
+
+
+def high_value_metrics(settings: Settings, customers, snapshot: date, horizon: int) -> dict:
+    """AUC and lift at 10 % of the published high-value probability against the truth.
+
+    The label: a person's true spend (EUR) in (snapshot, snapshot + H] is positive and among
+    the top 10 % of the judged people (one customer per person, as for churn).
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scored = customers.dropna(subset=["high_value_probability"]).drop_duplicates("person_id")
+    if scored.empty:
+        return {}
+    buys = pq.read_table(
+        settings.truth / "purchases.parquet", columns=["person_id", "purchase_date", "amount_eur"]
+    ).to_pandas()
+    end = pd.Timestamp(snapshot) + pd.Timedelta(days=horizon)
+    day = pd.to_datetime(buys["purchase_date"])
+    window = buys[(day > pd.Timestamp(snapshot)) & (day <= end)]
+    spend = window.groupby("person_id")["amount_eur"].sum().astype("float64")
+    judged = scored.assign(spend=scored["person_id"].map(spend).fillna(0.0))
+    threshold = judged["spend"].quantile(0.9)
+    label = (judged["spend"] > 0) & (judged["spend"] >= threshold)
+    if label.nunique() < 2:
+        return {}
+    p = judged["high_value_probability"]
+    top = p.rank(ascending=False, method="first") <= max(1, round(0.1 * len(p)))
+    return {
+        "customers": len(judged),
+        "positive_rate": round(float(label.mean()), 4),
+        "auc": round(float(roc_auc_score(label, p)), 4),
+        "pr_auc": round(float(average_precision_score(label, p)), 4),
+        "lift_at_10": round(float(label[top].mean() / label.mean()), 4),
+    }

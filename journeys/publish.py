@@ -33,8 +33,14 @@ def publish_segments(settings: Settings, run_date: date) -> dict:
                 scores.segment_id,
                 scores.segment_name,
                 scores.churn_probability,
+                scores.churn_reason_1,
+                scores.churn_reason_2,
+                scores.churn_reason_3,
+                scores.high_value_probability,
                 'segmentation v' || scores.segmentation_model_version
-                    || ', churn v' || scores.churn_model_version as model_version,
+                    || ', churn v' || scores.churn_model_version
+                    || coalesce(', high-value v' || scores.high_value_model_version, '')
+                    as model_version,
                 now() as published_at
             from ml.customer_scores as scores
             inner join marts.dim_customers as customers using (customer_id)
@@ -54,8 +60,9 @@ def publish_segments(settings: Settings, run_date: date) -> dict:
                 f"create table if not exists {SEGMENTS}_history as "
                 f"select * from {SEGMENTS} where false"
             )
+            _add_missing_columns(con, f"{SEGMENTS}_history", SEGMENTS)
             con.execute(f"delete from {SEGMENTS}_history where snapshot_date = ?", [run_date])
-            con.execute(f"insert into {SEGMENTS}_history select * from {SEGMENTS}")
+            con.execute(f"insert into {SEGMENTS}_history by name select * from {SEGMENTS}")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -67,6 +74,25 @@ def publish_segments(settings: Settings, run_date: date) -> dict:
         )
         export = write_activation_file(con, settings, run_date)
     return {"rows": rows, "segment_sizes": sizes, "activation_file": str(export)}
+
+
+def _add_missing_columns(con, table: str, like: str) -> None:
+    """Columns of `like` that `table` lacks (added in a later release), added empty."""
+
+    def columns(name: str) -> dict[str, str]:
+        schema, table_name = name.split(".")
+        return dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table_name],
+            ).fetchall()
+        )
+
+    have = columns(table)
+    for column, kind in columns(like).items():
+        if column not in have:
+            con.execute(f"alter table {table} add column {column} {kind}")
 
 
 def write_activation_file(con, settings: Settings, run_date: date):

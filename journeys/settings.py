@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,19 @@ class Settings:
     reporting_currency: str
     churn_horizon_days: int
     dbt_threads: int
+    # Orchestration (Airflow): where the DAGs find the dbt manifest, where alerts go, when the
+    # nightly run counts as late, and how often models are retrained.
+    dbt_manifest: Path
+    alerts: Path
+    alert_webhook_url: str | None
+    nightly_deadline: time
+    training_schedule: str
+    # Models (ml/): the nightly run retrains when the last training is this many days old (or
+    # no champion exists); a challenger must beat the champion's holdout figure by the margin;
+    # the high-value model predicts the top share of spenders over the next horizon.
+    retrain_every_days: int = 7
+    promotion_margin: float = 0.005
+    high_value_share: float = 0.10
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -82,4 +95,12 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         reporting_currency=env.get("JOURNEYS_REPORTING_CURRENCY", "EUR").upper(),
         churn_horizon_days=int(env.get("JOURNEYS_CHURN_HORIZON_DAYS", "90")),
         dbt_threads=int(env.get("JOURNEYS_DBT_THREADS", "2")),
+        dbt_manifest=path("JOURNEYS_DBT_MANIFEST", home / "dbt" / "manifest" / "manifest.json"),
+        alerts=path("JOURNEYS_ALERTS", home / "alerts"),
+        alert_webhook_url=env.get("JOURNEYS_ALERT_WEBHOOK_URL") or None,
+        nightly_deadline=time.fromisoformat(env.get("JOURNEYS_NIGHTLY_DEADLINE", "06:00")),
+        training_schedule=env.get("JOURNEYS_TRAINING_SCHEDULE", "0 3 * * 0"),
+        retrain_every_days=int(env.get("JOURNEYS_RETRAIN_EVERY_DAYS", "7")),
+        promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
+        high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
     )

@@ -1,1 +1,1 @@
-"""Models: customer segmentation and churn, trained and registered in MLflow."""
+"""Models: behavioural segments, churn and high-value scores, judged and served via MLflow."""

@@ -1,124 +1,355 @@
-"""Behavioural segmentation: K-Means on scaled, log-compressed features, k by silhouette.
+"""Behavioural segmentation: K-Means on log-compressed, scaled behaviour traits of buyers.
 
-Silhouette is computed on a fixed-size sample, never on all customers (it is O(n²)).
-Segment names are derived from each cluster's profile in marketer's words.
+- Who is clustered: customers who bought at least once. A prospect (never bought) has no
+  purchase behaviour to describe; prospects get one of two rule segments (engaged / dormant).
+- Traits, not lifecycle: purchase rate, order value, basket size, discount affinity, channel,
+  newsletter and browsing engagement, tenure. Recency is left out on purpose: it changes every
+  night and belongs to the lifecycle stage, and segments must stay put from night to night.
+- k by silhouette over K_RANGE on a sample (silhouette is O(n²)); K-Means itself is fitted on
+  a bounded sample too and then assigns everyone, so a million customers cost what 50k cost.
+  The previous champion's k is kept unless another k is clearly better (K_TOLERANCE).
+- A Gaussian mixture and HDBSCAN run on the same sample for comparison (logged, not used).
+- Stable ids: new centroids are matched to the previous champion's (Hungarian assignment in the
+  new scaled space); a matched cluster keeps its id, a new one gets an id never used before.
+- Names in marketer's words from each cluster's most distinctive traits.
+- Too few buyers, or no cluster structure: rule segments only, with the reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.compose import ColumnTransformer
-from sklearn.metrics import silhouette_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-from journeys.errors import PipelineError
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator
+from sklearn.cluster import HDBSCAN, KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
 
 SEGMENT_FEATURES = [
-    "recency_days",
-    "frequency",
-    "monetary",
+    "purchases_per_year",
     "avg_order_value",
-    "tenure_days",
+    "avg_basket_lines",
+    "discount_share",
     "online_share",
-    "web_sessions_30d",
-    "product_views_30d",
-    "cart_adds_30d",
-    "email_opens_90d",
+    "email_opens_per_week",
+    "browse_sessions_per_month",
+    "tenure_days",
 ]
-# Heavy-tailed counts and amounts: log1p keeps a few big spenders from owning a cluster.
-SKEWED = [c for c in SEGMENT_FEATURES if c != "online_share"]
-SILHOUETTE_SAMPLE = 5_000
+# Shares are already on [0, 1]; everything else is a heavy-tailed count, rate or amount.
+SHARES = {"discount_share", "online_share"}
 K_RANGE = range(3, 9)
+FIT_SAMPLE = 50_000  # K-Means, mixture and scaler are fitted on at most this many buyers
+SILHOUETTE_SAMPLE = 4_000  # silhouette and the comparisons run on at most this many
+TSNE_SAMPLE = 500
+MIN_BUYERS = 100
+MIN_SILHOUETTE = 0.10  # below it the "clusters" are arbitrary cuts through one cloud
+K_TOLERANCE = 0.01  # keep the champion's k unless another k beats it by more than this
+MATCH_DISTANCE = 1.5  # centroids further apart (in standard deviations) are different segments
+
+# Rule segments: fixed ids below FIRST_CLUSTER_ID, the same in every run.
+ENGAGED_PROSPECTS, DORMANT_PROSPECTS = 1, 2
+RULE_SEGMENTS = {
+    ENGAGED_PROSPECTS: "Engaged prospects (never bought, active online)",
+    DORMANT_PROSPECTS: "Dormant prospects (never bought)",
+    3: "Active repeat buyers",
+    4: "New buyers",
+    5: "Cooling buyers",
+    6: "Lapsed buyers",
+}
+FIRST_CLUSTER_ID = 10
+
+# Words for a cluster that stands out on a trait: (when high, when low).
+TRAIT_WORDS = {
+    "purchases_per_year": ("frequent", "rare"),
+    "avg_order_value": ("big-spending", "small-order"),
+    "avg_basket_lines": ("multi-item", "single-item"),
+    "discount_share": ("deal-seeking", "full-price"),
+    "online_share": ("online", "in-store"),
+    "email_opens_per_week": ("newsletter-loving", "newsletter-ignoring"),
+    "browse_sessions_per_month": ("web-browsing", "low-browsing"),
+    "tenure_days": ("long-standing", "new"),
+}
+NAME_THRESHOLD = 0.35  # |z| of a cluster mean that counts as standing out
 
 
-class TooFewCustomers(PipelineError):
-    """The population is too small or too uniform to cluster."""
+def _rule_segment(x: pd.DataFrame) -> np.ndarray:
+    """RFM rules for everyone: prospects by engagement, buyers by recency and repeat."""
+    bought = x["frequency"].to_numpy() > 0
+    engaged = x["days_since_last_web_event"].to_numpy() <= 90
+    recency = x["recency_days"].to_numpy()
+    repeat = x["frequency"].to_numpy() >= 2
+    return np.select(
+        [
+            ~bought & engaged,
+            ~bought,
+            (recency <= 90) & repeat,
+            recency <= 90,
+            recency <= 180,
+        ],
+        [ENGAGED_PROSPECTS, DORMANT_PROSPECTS, 3, 4, 5],
+        6,
+    ).astype("int32")
+
+
+class Segmenter(BaseEstimator):
+    """The registered segmentation model: model_matrix columns in, segment ids out.
+
+    algorithm "kmeans": buyers by their nearest centroid, prospects by rule;
+    algorithm "rules": everyone by rule (a population that cannot be clustered).
+    """
+
+    def __init__(self) -> None:
+        self.algorithm = "rules"
+        self.features = list(SEGMENT_FEATURES)
+        self.log_features = [c for c in SEGMENT_FEATURES if c not in SHARES]
+        self.scaler: StandardScaler | None = None
+        self.kmeans: KMeans | None = None
+        self.cluster_ids = np.zeros(0, dtype="int32")  # K-Means label -> segment id
+        self.names: dict[int, str] = dict(RULE_SEGMENTS)
+        self.next_id = FIRST_CLUSTER_ID
+        self.message = ""
+
+    # -- transforms -------------------------------------------------------------------------
+    def prepare(self, x: pd.DataFrame) -> np.ndarray:
+        """log1p of the skewed traits, shares as they are, then standardised."""
+        raw = x[self.features].astype("float64").copy()
+        raw[self.log_features] = np.log1p(raw[self.log_features].clip(lower=0))
+        return self.scaler.transform(raw.to_numpy())
+
+    def centroids_raw(self) -> pd.DataFrame:
+        """Centroids back in the traits' own units, indexed by segment id."""
+        values = self.scaler.inverse_transform(self.kmeans.cluster_centers_)
+        frame = pd.DataFrame(values, columns=self.features)
+        frame[self.log_features] = np.expm1(frame[self.log_features])
+        frame.index = pd.Index(self.cluster_ids, name="segment_id")
+        return frame
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        segment = _rule_segment(x)
+        if self.algorithm != "kmeans":
+            return segment
+        bought = x["frequency"].to_numpy() > 0
+        if bought.any():
+            labels = self.kmeans.predict(self.prepare(x.loc[bought]))
+            segment[bought] = self.cluster_ids[labels]
+        return segment
 
 
 @dataclass
 class SegmentationResult:
-    model: Pipeline
-    k: int
+    model: Segmenter
+    k: int | None
     silhouette_by_k: dict[int, float]
-    names: dict[int, str]
     sizes: dict[int, int]
+    comparisons: dict[str, float] = field(default_factory=dict)
+    profile: pd.DataFrame | None = None  # mean z-score of each trait per cluster
+    sample: np.ndarray | None = None  # scaled sample (for pictures)
+    sample_segments: np.ndarray | None = None
+    matched: dict[int, int] = field(default_factory=dict)  # new id -> distance-matched old id
+
+    @property
+    def silhouette(self) -> float | None:
+        return self.silhouette_by_k.get(self.k) if self.k else None
 
 
-def _pipeline(k: int, seed: int) -> Pipeline:
-    log = FunctionTransformer(np.log1p, feature_names_out="one-to-one")
-    prepare = ColumnTransformer(
-        [("log", log, SKEWED), ("keep", "passthrough", ["online_share"])],
-        verbose_feature_names_out=False,
+def _rules_only(x: pd.DataFrame, message: str) -> SegmentationResult:
+    model = Segmenter()
+    model.message = message
+    seg = model.predict(x)
+    ids, counts = np.unique(seg, return_counts=True)
+    return SegmentationResult(
+        model, None, {}, dict(zip(ids.tolist(), counts.tolist(), strict=True))
     )
-    return Pipeline(
-        [
-            ("prepare", prepare),
-            ("scale", StandardScaler()),
-            ("cluster", KMeans(n_clusters=k, n_init=4, random_state=seed)),
-        ]
-    )
 
 
-def fit_segments(x: pd.DataFrame, seed: int = 7) -> SegmentationResult:
-    """Fit K-Means for each k in K_RANGE and keep the best silhouette (on a sample)."""
-    x = x[SEGMENT_FEATURES]
-    if len(x) < 50 or x.drop_duplicates().shape[0] < max(K_RANGE):
-        raise TooFewCustomers(
-            f"{len(x)} customers ({x.drop_duplicates().shape[0]} distinct profiles): "
-            "too few to cluster"
+def fit_segments(
+    x: pd.DataFrame, previous: Segmenter | None = None, seed: int = 7
+) -> SegmentationResult:
+    """Cluster the buyers of `x` (a model_matrix), or fall back to rule segments with a reason."""
+    buyers = x.loc[x["frequency"].to_numpy() > 0]
+    if len(buyers) < MIN_BUYERS:
+        return _rules_only(
+            x, f"{len(buyers)} buyers: too few to cluster (need {MIN_BUYERS}); rule segments only"
         )
+    traits = buyers[SEGMENT_FEATURES]
+    distinct = len(traits.drop_duplicates())
+    if distinct < 2 * max(K_RANGE):
+        return _rules_only(
+            x,
+            f"only {distinct} distinct buyer profiles: too uniform to cluster; rule segments only",
+        )
+
     rng = np.random.default_rng(seed)
-    sample_index = rng.choice(len(x), size=min(SILHOUETTE_SAMPLE, len(x)), replace=False)
+    fit_rows = np.sort(rng.choice(len(buyers), min(FIT_SAMPLE, len(buyers)), replace=False))
+    model = Segmenter()
+    raw = traits.astype("float64").copy()
+    raw[model.log_features] = np.log1p(raw[model.log_features].clip(lower=0))
+    model.scaler = StandardScaler().fit(raw.to_numpy()[fit_rows])
+    z_fit = model.scaler.transform(raw.to_numpy()[fit_rows])
+    sil_rows = np.sort(
+        rng.choice(len(fit_rows), min(SILHOUETTE_SAMPLE, len(fit_rows)), replace=False)
+    )
+    z_sil = z_fit[sil_rows]
+
     scores: dict[int, float] = {}
-    fitted: dict[int, Pipeline] = {}
+    fitted: dict[int, KMeans] = {}
     for k in K_RANGE:
-        model = _pipeline(k, seed).fit(x)
-        scaled = model[:-1].transform(x.iloc[sample_index])
-        labels = model[-1].labels_[sample_index]
+        if k >= len(fit_rows):
+            break
+        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z_fit)
+        labels = km.labels_[sil_rows]
         if len(set(labels)) < 2:
             continue
-        scores[k] = float(silhouette_score(scaled, labels))
-        fitted[k] = model
+        scores[k] = float(silhouette_score(z_sil, labels))
+        fitted[k] = km
     if not scores:
-        raise TooFewCustomers("every k gave a single cluster: customers are too uniform")
+        return _rules_only(x, "every k gave a single cluster: buyers are too uniform")
     best = max(scores, key=scores.get)
-    model = fitted[best]
-    labels = model[-1].labels_
-    names = name_segments(x, labels)
-    sizes = {int(c): int((labels == c).sum()) for c in np.unique(labels)}
-    return SegmentationResult(model, best, scores, names, sizes)
+    previous_k = (
+        len(previous.cluster_ids)
+        if previous is not None and previous.algorithm == "kmeans"
+        else None
+    )
+    if previous_k in scores and scores[previous_k] >= scores[best] - K_TOLERANCE:
+        best = previous_k
+    if scores[best] < MIN_SILHOUETTE:
+        return _rules_only(
+            x,
+            f"no cluster structure among buyers (best silhouette {scores[best]:.3f} < "
+            f"{MIN_SILHOUETTE}): rule segments only",
+        )
+    model.algorithm = "kmeans"
+    model.kmeans = fitted[best]
+    matched = _assign_ids(model, previous)
+
+    labels_sil = model.kmeans.labels_[sil_rows]
+    profile = pd.DataFrame(model.kmeans.cluster_centers_, columns=SEGMENT_FEATURES)
+    profile.index = pd.Index(model.cluster_ids, name="segment_id")
+    model.names = {**RULE_SEGMENTS, **name_clusters(profile)}
+    model.message = f"K-Means with k={best} (best silhouette over k={min(K_RANGE)}..{max(K_RANGE)})"
+    all_segments = model.predict(x)
+    ids, counts = np.unique(all_segments, return_counts=True)
+    return SegmentationResult(
+        model,
+        best,
+        scores,
+        dict(zip(ids.tolist(), counts.tolist(), strict=True)),
+        comparisons=compare_methods(z_sil, labels_sil, best, seed),
+        profile=profile,
+        sample=z_sil,
+        sample_segments=model.cluster_ids[labels_sil],
+        matched=matched,
+    )
 
 
-def name_segments(x: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
-    """Readable names from each cluster's medians: value tier, activity, and web behaviour."""
-    profile = x.assign(_segment=labels).groupby("_segment").median()
-    overall_monetary = x["monetary"].median()
+def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
+    """Give each new cluster the id of the previous champion's nearest centroid (one-to-one).
+
+    Both sets of centroids are compared in the new model's scaled space; a pair further apart
+    than MATCH_DISTANCE is not the same segment, so the new cluster gets a fresh id.
+    """
+    k = model.kmeans.n_clusters
+    ids = np.full(k, -1, dtype="int32")
+    next_id = FIRST_CLUSTER_ID
+    matched: dict[int, int] = {}
+    if previous is not None and previous.algorithm == "kmeans":
+        next_id = max(previous.next_id, FIRST_CLUSTER_ID)
+        old = previous.centroids_raw()
+        old_raw = old[model.features].copy()
+        old_raw[model.log_features] = np.log1p(old_raw[model.log_features].clip(lower=0))
+        old_z = model.scaler.transform(old_raw.to_numpy())
+        new_z = model.kmeans.cluster_centers_
+        cost = np.linalg.norm(new_z[:, None, :] - old_z[None, :, :], axis=2)
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols, strict=True):
+            if cost[r, c] <= MATCH_DISTANCE:
+                ids[r] = int(old.index[c])
+                matched[int(old.index[c])] = round(float(cost[r, c]), 3)
+    # New clusters get fresh ids in a stable order (largest first).
+    order = np.argsort(-np.bincount(model.kmeans.labels_, minlength=k), kind="stable")
+    for r in order:
+        if ids[r] < 0:
+            ids[r] = next_id
+            next_id += 1
+    model.cluster_ids = ids
+    model.next_id = next_id
+    return matched
+
+
+def name_clusters(profile: pd.DataFrame) -> dict[int, str]:
+    """Names from the traits where each cluster's centroid stands out (z-scores).
+
+    Up to three traits with |z| >= NAME_THRESHOLD, strongest first, the channel last, then
+    "buyers": "Frequent deal-seeking online buyers". A name already taken gets the next trait.
+    """
     names: dict[int, str] = {}
     for segment, row in profile.iterrows():
-        if row["frequency"] == 0:
-            base = "Engaged prospects" if row["product_views_30d"] > 0 else "Dormant prospects"
-        else:
-            value = (
-                "High-value"
-                if row["monetary"] >= 2 * max(overall_monetary, 1)
-                else "Low-value"
-                if row["monetary"] < 0.5 * overall_monetary
-                else "Mid-value"
-            )
-            recency = row["recency_days"]
-            activity = "active" if recency <= 60 else "cooling" if recency <= 180 else "lapsed"
-            base = f"{value} {activity}"
-            if row["frequency"] <= 1:
-                base += " one-timers"
-            elif row["web_sessions_30d"] >= 2:
-                base += " browsers"
-        name, n = base, 2
+        ranked = row.abs().sort_values(ascending=False)
+        words = [
+            TRAIT_WORDS[t][0 if row[t] > 0 else 1]
+            for t in ranked.index
+            if abs(row[t]) >= NAME_THRESHOLD
+        ]
+        take = 3
+        while True:
+            chosen = words[:take]
+            channel = [w for w in chosen if w in ("online", "in-store")]
+            body = [w for w in chosen if w not in channel] + channel
+            name = " ".join([*body, "buyers"]) if body else "Typical buyers"
+            name = name[0].upper() + name[1:]
+            if name not in names.values() or take >= len(words):
+                break
+            take += 1
+        base, n = name, 2
         while name in names.values():
-            name, n = f"{base} {n}", n + 1
+            name, n = f"{base} ({n})", n + 1
         names[int(segment)] = name
     return names
+
+
+def compare_methods(
+    z: np.ndarray, kmeans_labels: np.ndarray, k: int, seed: int
+) -> dict[str, float]:
+    """A Gaussian mixture and HDBSCAN on the same sample: how they would have split it."""
+    out: dict[str, float] = {"kmeans_silhouette": float(silhouette_score(z, kmeans_labels))}
+    gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed).fit(z)
+    g = gmm.predict(z)
+    out["gmm_bic"] = float(gmm.bic(z))
+    out["gmm_clusters"] = float(len(set(g)))
+    if len(set(g)) > 1:
+        out["gmm_silhouette"] = float(silhouette_score(z, g))
+    out["gmm_ari_vs_kmeans"] = float(adjusted_rand_score(kmeans_labels, g))
+    density = HDBSCAN(min_cluster_size=max(10, len(z) // 50), min_samples=10, copy=True).fit(z)
+    d = density.labels_
+    clustered = d >= 0
+    out["hdbscan_clusters"] = float(len(set(d[clustered])))
+    out["hdbscan_noise_share"] = float(1.0 - clustered.mean())
+    if len(set(d[clustered])) > 1:
+        out["hdbscan_silhouette"] = float(silhouette_score(z[clustered], d[clustered]))
+        out["hdbscan_ari_vs_kmeans"] = float(
+            adjusted_rand_score(kmeans_labels[clustered], d[clustered])
+        )
+    return out
+
+
+def silhouette_on(
+    model: Segmenter, x: pd.DataFrame, space: Segmenter, seed: int = 7
+) -> float | None:
+    """Silhouette of `model`'s segments of the buyers in `x`, measured in `space`'s features.
+
+    Two models judged on the same customers in the same space: how the challenger is compared
+    with the champion.
+    """
+    buyers = x.loc[x["frequency"].to_numpy() > 0]
+    if space.algorithm != "kmeans" or len(buyers) < 3:
+        return None
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(buyers), min(SILHOUETTE_SAMPLE, len(buyers)), replace=False))
+    sample = buyers.iloc[rows]
+    labels = model.predict(sample)
+    if len(set(labels.tolist())) < 2:
+        return None
+    return float(silhouette_score(space.prepare(sample), labels))

@@ -21,6 +21,15 @@ PIP_REQUIREMENTS = [
     "numpy==2.4.6",
 ]
 
+# What mlflow.sklearn may deserialise (skops format) besides scikit-learn's own types.
+TRUSTED_TYPES = [
+    "ml.segmentation.Segmenter",
+    "ml.churn.OutcomeModel",
+    "ml.bgnbd.BgNbdParams",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.core.Booster",
+]
+
 
 def configure(settings: Settings) -> str:
     """Point MLflow at this environment's store; return the experiment id."""
@@ -34,13 +43,12 @@ def configure(settings: Settings) -> str:
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment is not None
-        else mlflow.create_experiment(
+    if experiment is None:
+        experiment_id = mlflow.create_experiment(
             EXPERIMENT, artifact_location=settings.mlflow_artifacts.as_uri()
         )
-    )
-    # Activate it in every case: otherwise runs land in "Default", with artifacts in ./mlruns.
+    else:
+        experiment_id = experiment.experiment_id
+    # Active in both cases: runs started next must not fall back to ./mlruns.
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id

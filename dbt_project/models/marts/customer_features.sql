@@ -3,6 +3,8 @@
     it). Purchases are completed orders in the reporting currency; cancelled and refunded orders
     do not count. A customer appears from the day they are first seen. Never bought: recency is
     null, frequency and monetary 0. No web activity: web counts 0.
+    Basket features (lines, discounts, categories) read the order lines of those purchases;
+    the product category is reference data from the catalog, not customer behaviour.
 #}
 with
 
@@ -30,6 +32,24 @@ web_events as (
 
 ),
 
+shop_order_lines as (
+
+    select * from {{ ref('stg_shop__order_lines') }}
+
+),
+
+pos_receipt_lines as (
+
+    select * from {{ ref('stg_pos__receipt_lines') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_catalog__products') }}
+
+),
+
 snapshots as (
 
     {{ snapshot_dates_relation() }}
@@ -50,15 +70,62 @@ customer_snapshots as (
 
 ),
 
+order_lines as (
+
+    -- Online lines carry a discount; store receipts have none.
+    select
+        order_id,
+        sku,
+        discount_amount > 0 as is_discounted
+    from shop_order_lines
+    union all
+    select
+        receipt_id as order_id,
+        sku,
+        false as is_discounted
+    from pos_receipt_lines
+
+),
+
 purchases as (
 
     select
         customer_id,
+        order_id,
         ordered_on,
         channel,
         amount
     from orders
     where status = 'completed' and customer_id is not null
+
+),
+
+purchase_baskets as (
+
+    select
+        purchases.order_id,
+        count(order_lines.order_id) as basket_lines,
+        count(case when order_lines.is_discounted then 1 end) as discounted_lines
+    from purchases
+    inner join order_lines
+        on purchases.order_id = order_lines.order_id
+    group by purchases.order_id
+
+),
+
+purchase_categories as (
+
+    -- When each customer first bought from each category: distinct categories as of any date.
+    select
+        purchases.customer_id,
+        products.category,
+        min(purchases.ordered_on) as first_bought_on
+    from purchases
+    inner join order_lines
+        on purchases.order_id = order_lines.order_id
+    inner join products
+        on order_lines.sku = products.sku
+    group by purchases.customer_id, products.category
 
 ),
 
@@ -73,12 +140,35 @@ purchase_features as (
         min(purchases.ordered_on) as first_purchase_on,
         count(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_90d,
         coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_90d,
-        count(case when purchases.channel = 'online' then 1 end) as online_orders
+        count(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_365d,
+        coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_365d,
+        count(case when purchases.channel = 'online' then 1 end) as online_orders,
+        count(purchase_baskets.order_id) as orders_with_lines,
+        coalesce(sum(purchase_baskets.basket_lines), 0) as basket_lines,
+        coalesce(sum(case when purchases.channel = 'online' then purchase_baskets.basket_lines end), 0) as online_lines,
+        coalesce(sum(purchase_baskets.discounted_lines), 0) as discounted_lines
     from customer_snapshots
     left join purchases
         on
             customer_snapshots.customer_id = purchases.customer_id
             and customer_snapshots.snapshot_date >= purchases.ordered_on
+    left join purchase_baskets
+        on purchases.order_id = purchase_baskets.order_id
+    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+
+),
+
+category_features as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        count(*) as distinct_categories
+    from customer_snapshots
+    inner join purchase_categories
+        on
+            customer_snapshots.customer_id = purchase_categories.customer_id
+            and customer_snapshots.snapshot_date >= purchase_categories.first_bought_on
     group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
 
 ),
@@ -116,7 +206,14 @@ web_features as (
         count(case when customer_events.event_type = 'add_to_cart' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as cart_adds_30d,
         count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_90d,
         count(case when customer_events.event_type = 'email_click' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_clicks_90d,
-        max(customer_events.event_on) as last_web_event_on
+        max(customer_events.event_on) as last_web_event_on,
+        -- Browsing (any event but a newsletter open) and newsletter opens, over longer windows.
+        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_90d,
+        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_365d,
+        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_30d,
+        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_365d,
+        max(case when customer_events.event_type <> 'email_open' then customer_events.event_on end) as last_browse_on,
+        max(case when customer_events.event_type = 'email_open' then customer_events.event_on end) as last_email_open_on
     from customer_snapshots
     inner join customer_events
         on
@@ -144,12 +241,42 @@ final as (
         cast(coalesce(web_features.cart_adds_30d, 0) as {{ dbt.type_int() }}) as cart_adds_30d,
         cast(coalesce(web_features.email_opens_90d, 0) as {{ dbt.type_int() }}) as email_opens_90d,
         cast(coalesce(web_features.email_clicks_90d, 0) as {{ dbt.type_int() }}) as email_clicks_90d,
-        cast({{ dbt.datediff('web_features.last_web_event_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_web_event
+        cast({{ dbt.datediff('web_features.last_web_event_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_web_event,
+        cast({{ dbt.datediff('purchase_features.first_purchase_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_first_purchase,
+        cast(
+            case
+                when purchase_features.frequency > 1
+                    then
+                        1.0 * {{ dbt.datediff('purchase_features.first_purchase_on', 'purchase_features.last_purchase_on', 'day') }}
+                        / (purchase_features.frequency - 1)
+            end as {{ dbt.type_float() }}
+        ) as avg_days_between_purchases,
+        cast(purchase_features.frequency_365d as {{ dbt.type_int() }}) as frequency_365d,
+        cast(purchase_features.monetary_365d as {{ dbt.type_float() }}) as monetary_365d,
+        cast(
+            case when purchase_features.orders_with_lines > 0 then 1.0 * purchase_features.basket_lines / purchase_features.orders_with_lines end
+            as {{ dbt.type_float() }}
+        ) as avg_basket_lines,
+        cast(
+            case when purchase_features.online_lines > 0 then 1.0 * purchase_features.discounted_lines / purchase_features.online_lines end
+            as {{ dbt.type_float() }}
+        ) as discount_share,
+        cast(coalesce(category_features.distinct_categories, 0) as {{ dbt.type_int() }}) as distinct_categories,
+        cast(coalesce(web_features.browse_sessions_90d, 0) as {{ dbt.type_int() }}) as browse_sessions_90d,
+        cast(coalesce(web_features.browse_sessions_365d, 0) as {{ dbt.type_int() }}) as browse_sessions_365d,
+        cast(coalesce(web_features.email_opens_30d, 0) as {{ dbt.type_int() }}) as email_opens_30d,
+        cast(coalesce(web_features.email_opens_365d, 0) as {{ dbt.type_int() }}) as email_opens_365d,
+        cast({{ dbt.datediff('web_features.last_browse_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_browse,
+        cast({{ dbt.datediff('web_features.last_email_open_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_email_open
     from customer_snapshots
     left join purchase_features
         on
             customer_snapshots.customer_id = purchase_features.customer_id
             and customer_snapshots.snapshot_date = purchase_features.snapshot_date
+    left join category_features
+        on
+            customer_snapshots.customer_id = category_features.customer_id
+            and customer_snapshots.snapshot_date = category_features.snapshot_date
     left join web_features
         on
             customer_snapshots.customer_id = web_features.customer_id
