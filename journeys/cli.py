@@ -229,7 +229,10 @@ def _churn_line(churn: dict) -> str:
     baselines = ", ".join(
         f"{key.removeprefix('baseline_').removesuffix('_auc')} {value:.3f}"
         for key, value in churn.items()
-        if key.startswith("baseline_") and key.endswith("_auc") and value is not None
+        if key.startswith("baseline_")
+        and key.endswith("_auc")
+        and not key.endswith("_pr_auc")
+        and value is not None
     )
     rows = f"; {churn['holdout_rows']:,} customers" if churn.get("holdout_rows") else ""
     rate = churn.get("holdout_churn_rate")
