@@ -10,7 +10,10 @@
 - churn: AUC of the published churn_probability against the realised label in the horizon
   after the snapshot, next to the oracle that knows each person's latent state and the
   purchases-only optimum (BG/NBD with the true population parameters) on the same people.
-- segments: adjusted Rand index between published segments and the true archetypes.
+- segments: adjusted Rand index between published segments and the true archetypes, next to
+  the archetype ceiling: the ARI a classifier trained WITH the true archetypes reaches from the
+  same snapshot features (cross-validated, on a sample). No unsupervised segmentation can be
+  expected above it, so it says how far the archetypes are recoverable from behaviour at all.
 
 Each customer is judged as the person most of its records belong to.
 """
@@ -150,6 +153,7 @@ def evaluate(settings: Settings) -> dict:
             """
         ).df()
         stability = run_to_run_stability(con)
+        ceiling = archetype_ceiling(con, customers)
     finally:
         con.close()
     if customers.empty:
@@ -191,6 +195,8 @@ def evaluate(settings: Settings) -> dict:
         ),
         "customers": len(customers),
         "segments": int(customers["segment_id"].nunique()),
+        "buyers_ari": _buyers_ari(customers),
+        **ceiling,
         **stability,
     }
     high_value = high_value_metrics(settings, customers, snapshot, horizon)
@@ -200,6 +206,58 @@ def evaluate(settings: Settings) -> dict:
         "segments": segments,
         **({"high_value": high_value} if high_value else {}),
     }
+
+
+CEILING_SAMPLE = 20_000  # customers the supervised archetype ceiling is cross-validated on
+
+
+def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
+    """ARI of a supervised classifier that KNOWS the archetypes, from the snapshot's features.
+
+    Gradient-boosted trees, 3-fold cross-validated predictions over every numeric column of
+    marts.customer_features at the published snapshot (a sample of at most CEILING_SAMPLE
+    customers). An upper reference for the unsupervised segments, not a model we publish.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.model_selection import cross_val_predict
+
+    snapshot = customers["snapshot_date"].iloc[0]
+    features = con.execute(
+        "select * from marts.customer_features where snapshot_date = ?", [snapshot]
+    ).df()
+    judged = customers[["customer_id", "archetype", "segment_id"]].merge(features, on="customer_id")
+    if judged["archetype"].value_counts().min() < 3:
+        return {}
+    judged = judged.sample(min(CEILING_SAMPLE, len(judged)), random_state=0)
+    x = judged.drop(columns=["segment_id"]).select_dtypes("number")
+    predicted = cross_val_predict(
+        HistGradientBoostingClassifier(max_iter=60, random_state=0),
+        x.to_numpy(dtype="float64"),
+        judged["archetype"],
+        cv=3,
+    )
+    bought = judged["frequency"].to_numpy() > 0
+    return {
+        "archetype_ceiling_ari": round(
+            float(adjusted_rand_score(judged["archetype"], predicted)), 4
+        ),
+        "archetype_ceiling_buyers_ari": round(
+            float(adjusted_rand_score(judged["archetype"][bought], predicted[bought])), 4
+        ),
+    }
+
+
+def _buyers_ari(customers) -> float | None:
+    """ARI over the customers the clustering itself sees (segment ids from FIRST_CLUSTER_ID)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from ml.segmentation import FIRST_CLUSTER_ID
+
+    clustered = customers[customers["segment_id"] >= FIRST_CLUSTER_ID]
+    if clustered.empty:
+        return None
+    return round(float(adjusted_rand_score(clustered["archetype"], clustered["segment_id"])), 4)
 
 
 def _high_value_column(con: duckdb.DuckDBPyConnection) -> str:
