@@ -81,10 +81,6 @@ airflow backfill: export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
 airflow backfill: export AIRFLOW__API__BASE_URL := $(AIRFLOW_URL)
 airflow backfill: export AIRFLOW__API__WORKERS := 1
 airflow backfill: export AIRFLOW__COSMOS__CACHE_DIR := $(AIRFLOW_HOME)/cosmos
-# Task processes fork from a server that has dbt, cosmos and the ML libraries imported already:
-# seconds less per task (a dbt task ~3 s instead of ~5 s).
-airflow backfill: export AIRFLOW__SCHEDULER__MP_START_METHOD := forkserver
-airflow backfill: export AIRFLOW__CORE__MP_FORKSERVER_PRELOAD := airflow,airflow.executors.local_executor,airflow.sdk,cosmos,dbt.cli.main,dbt.adapters.duckdb,journeys.pipeline,journeys.transform,pandas,sklearn,xgboost,mlflow
 
 .PHONY: airflow backfill
 

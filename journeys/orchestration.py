@@ -52,7 +52,7 @@ ACTIVATION = Asset("customer_journeys://activation/exports")  # activation files
 # fires once, after the last try.
 RETRIES = 2
 RETRY_DELAY = timedelta(minutes=2)
-RETRY_BACKOFF = 2.0  # Airflow >= 3.3: the multiplier between successive waits
+RETRY_BACKOFF = 2.0  # Airflow >= 3.2: the multiplier between successive waits
 MAX_RETRY_DELAY = timedelta(minutes=30)
 
 
@@ -329,8 +329,7 @@ def check_nightly_on_time(context: Mapping[str, Any], settings: Settings | None 
     """Alert (kind "late_run") unless the nightly run for yesterday has succeeded by now.
 
     Airflow 3 has no SLAs. Its replacement, deadline alerts, only watch runs that exist (a run
-    the scheduler never created, or a paused DAG, is never "late") and, in Airflow 3.3.2, make
-    `dag.test()` / `airflow dags test` crash when the run succeeds. So a small DAG looks at the
+    the scheduler never created, or a paused DAG, is never "late"). So a small DAG looks at the
     deadline instead: the run processing day D must have succeeded by the deadline on D+1.
     """
     from journeys.alerts import alert

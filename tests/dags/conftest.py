@@ -133,8 +133,8 @@ def dagbag(airflow_home: AirflowHome, dbt_manifest: Path) -> Any:
     """Every DAG under dags/, parsed the way the DAG processor does (safe-mode heuristic on)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    # Airflow 3.3 removed DagBag(include_examples=...): example DAGs are a separate bundle,
-    # switched off above with AIRFLOW__CORE__LOAD_EXAMPLES=False.
+    # Example DAGs are switched off above (AIRFLOW__CORE__LOAD_EXAMPLES=False); Airflow 3.3
+    # removed DagBag(include_examples=...), so it is not passed here.
     started = time.perf_counter()
     bag = DagBag(dag_folder=str(airflow_home.dags_folder))
     elapsed = time.perf_counter() - started

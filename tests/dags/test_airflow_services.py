@@ -126,13 +126,6 @@ def live_airflow(airflow_home, dbt_manifest, tmp_path) -> Iterator[LiveAirflow]:
             # Only the run this test triggers: no scheduled runs for "yesterday".
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # As `make airflow`: tasks fork from a server with dbt and cosmos already imported.
-            "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-            "AIRFLOW__CORE__MP_FORKSERVER_PRELOAD": (
-                "airflow,airflow.executors.local_executor,airflow.sdk,cosmos,dbt.cli.main,"
-                "dbt.adapters.duckdb,journeys.pipeline,journeys.transform,pandas,sklearn,"
-                "xgboost,mlflow"
-            ),
         }
     )
     airflow = str(Path(sys.executable).with_name("airflow"))

@@ -76,7 +76,7 @@ def test_every_task_retries_with_backoff_and_alerts(dagbag) -> None:
             if (
                 task.retries < 2
                 or task.retry_delay < timedelta(minutes=1)
-                # Airflow >= 3.3: a multiplier (legacy True means 2.0); 0 or 1 means no backoff.
+                # Airflow >= 3.2: a multiplier (legacy True means 2.0); 0 or 1 means no backoff.
                 or float(task.retry_exponential_backoff) <= 1.0
                 or alert not in callbacks
             ):
@@ -215,10 +215,11 @@ from airflow.dag_processing.dagbag import DagBag
 report = {"airflow_import_s": time.perf_counter() - started, "airflow_heavy": sorted(loaded())}
 for path in files:
     before = loaded()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     bag = DagBag(dag_folder=path)
     report[path] = {
         "parse_s": time.perf_counter() - started,
+        "parse_cpu_s": time.process_time() - cpu_started,
         "new_heavy": sorted(loaded() - before),
         "dags": bag.dag_ids,
         "tasks": sum(len(dag.tasks) for dag in bag.dags.values()),
@@ -233,7 +234,8 @@ def test_dag_files_parse_fast_without_heavy_imports(airflow_home, dbt_manifest, 
     """Parse each DAG file in a fresh interpreter, the way the DAG processor does.
 
     One interpreter for all files: a module is charged to the first file that imports it (the
-    nightly DAG pays for cosmos and the manifest).
+    nightly DAG pays for cosmos and the manifest). The budget is on the CPU time a parse costs:
+    wall time on a shared machine measures its load as much as the parse.
     """
     files = [str(p) for p in dag_files()]
     # The repo root, so the DAG files' own imports (journeys.*) resolve as on a worker.
@@ -261,4 +263,5 @@ def test_dag_files_parse_fast_without_heavy_imports(airflow_home, dbt_manifest, 
         entry = report[path]
         assert not entry["errors"], f"{path}: {entry['errors']}"
         assert not entry["new_heavy"], f"{path} imports {entry['new_heavy']} at parse time"
-        assert entry["parse_s"] < MAX_PARSE_SECONDS, f"{path} took {entry['parse_s']:.2f}s"
+        cpu = entry["parse_cpu_s"]
+        assert cpu < MAX_PARSE_SECONDS, f"{path} took {cpu:.2f}s of CPU to parse"
