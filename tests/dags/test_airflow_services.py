@@ -5,7 +5,7 @@ Starts `airflow api-server`, `airflow scheduler` (LocalExecutor, parallelism 2) 
 client would: logs in, creates the warehouse pool, unpauses and triggers the nightly DAG for a
 day of a tiny generated sample, waits (bounded) for the run to succeed, and checks the published
 table and the asset event publication emitted. The services are always stopped, whatever
-happens. Slowest test of the suite (about two minutes): `-m "not e2e"` skips it.
+happens. Slow (minutes): `-m "not e2e"` skips it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ TINY_CUSTOMERS, TINY_DAYS, TINY_START, TINY_SEED = 200, 5, date(2025, 6, 1), 3
 RUN_DATE = TINY_START + timedelta(days=TINY_DAYS - 1)
 SERVICES = ("api-server", "scheduler", "dag-processor")
 START_TIMEOUT_S = 120
-RUN_TIMEOUT_S = 600
+# A bound, not an expectation: a failed task ends the wait at once (see `finished`), and a run
+# takes ~2 min on an idle laptop, but each task's start-up is far slower on a busy shared box.
+RUN_TIMEOUT_S = 1800
 NIGHTLY_DAG_ID = "customer_journeys_nightly"
 POOL = "customer_journeys_warehouse"
 SEGMENTS_ASSET_URI = "customer_journeys://marts/customer_segments"
