@@ -57,3 +57,47 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs the package reg
 
 clean: ## Delete generated data (JOURNEYS_HOME's default data/ folder)
 	rm -rf data
+
+# Airflow, locally: its home under the data folder, SQLite, LocalExecutor with 2 slots (a laptop
+# has few cores), the API server on loopback. The same settings serve `make backfill`.
+AIRFLOW := $(VENV)/bin/airflow
+AIRFLOW_PORT ?= 8080
+AIRFLOW_URL := http://127.0.0.1:$(AIRFLOW_PORT)
+JOURNEYS_DATA := $(abspath $(or $(JOURNEYS_HOME),data))
+AIRFLOW_HOME ?= $(JOURNEYS_DATA)/airflow
+REPROCESS ?= none
+airflow backfill: export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+airflow backfill: export JOURNEYS_HOME := $(JOURNEYS_DATA)
+airflow backfill: export AIRFLOW_HOME := $(AIRFLOW_HOME)
+airflow backfill: export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+airflow backfill: export AIRFLOW__CORE__LOAD_EXAMPLES := False
+airflow backfill: export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+airflow backfill: export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+airflow backfill: export AIRFLOW__CORE__PARALLELISM := 2
+airflow backfill: export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS := admin:admin
+airflow backfill: export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := $(AIRFLOW_URL)/execution/
+airflow backfill: export AIRFLOW__API__HOST := 127.0.0.1
+airflow backfill: export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
+airflow backfill: export AIRFLOW__API__BASE_URL := $(AIRFLOW_URL)
+airflow backfill: export AIRFLOW__API__WORKERS := 1
+airflow backfill: export AIRFLOW__COSMOS__CACHE_DIR := $(AIRFLOW_HOME)/cosmos
+
+.PHONY: airflow backfill
+
+airflow: setup ## Start Airflow locally (UI, scheduler; DAGs unpaused) and print the URL and login
+	$(PY) -m journeys.orchestration manifest
+	@mkdir -p $(AIRFLOW_HOME)
+	$(AIRFLOW) db migrate > $(AIRFLOW_HOME)/db-migrate.log
+	$(AIRFLOW) pools set customer_journeys_warehouse 1 "DuckDB warehouse: one writer at a time" -o plain
+	$(AIRFLOW) dags reserialize > $(AIRFLOW_HOME)/reserialize.log 2>&1
+	$(AIRFLOW) dags unpause --treat-dag-id-as-regex -y '^customer_journeys_' -o plain 2> /dev/null
+	@$(PY) -m journeys.orchestration login $(AIRFLOW_HOME) $(AIRFLOW_URL)
+	@echo "Alerts: $(JOURNEYS_DATA)/alerts/   Logs: $(AIRFLOW_HOME)/logs/   Stop: Ctrl-C"
+	$(AIRFLOW) standalone
+
+backfill: setup ## Run the nightly DAG for FROM..TO (YYYY-MM-DD, inclusive), a day at a time (needs make airflow)
+	@[ -n "$(FROM)" ] && [ -n "$(TO)" ] || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2; }
+	@$(AIRFLOW) jobs check --job-type SchedulerJob > /dev/null 2>&1 || { echo "no Airflow scheduler is running: start 'make airflow' (in another terminal) first"; exit 1; }
+	$(PY) -m journeys.orchestration manifest
+	$(AIRFLOW) backfill create --dag-id customer_journeys_nightly --from-date $(FROM) --to-date $(TO) --max-active-runs 1 --reprocess-behavior $(REPROCESS)
+	@echo "Backfill queued: days $(FROM)..$(TO), oldest first. Follow it at $(AIRFLOW_URL)/dags/customer_journeys_nightly"

@@ -1,10 +1,12 @@
-"""Fixtures for the DAG tests: an isolated Airflow home, its metadata DB, and the DagBag.
+"""Fixtures for the DAG tests: an isolated Airflow home, its metadata DB, the dbt manifest the
+nightly DAG renders from, and the DagBag.
 
 Airflow reads its configuration once, when `airflow` is first imported, and writes
 `$AIRFLOW_HOME/airflow.cfg` (default `~/airflow`) at that moment. So the rule in this folder is:
-**no test module imports airflow at module level**; they import it inside tests and fixtures
-that depend on `airflow_home`, which sets the environment first. The fixture refuses to run
-if something else imported airflow before it (with a message saying what to fix).
+**no test module imports airflow at module level** (nor `journeys.orchestration`, which imports
+`airflow.sdk`); they import it inside tests and fixtures that depend on `airflow_home`, which
+sets the environment first. The fixture refuses to run if something else imported airflow
+before it (with a message saying what to fix).
 """
 
 from __future__ import annotations
@@ -23,24 +25,30 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
 NIGHTLY_DAG_ID = "customer_journeys_nightly"
+TRAINING_DAG_ID = "customer_journeys_training"
 
 
 @dataclass(frozen=True)
 class AirflowHome:
     path: Path
     dags_folder: Path
+    manifest: Path  # where the DAGs look for the dbt manifest (built by the dbt_manifest fixture)
     env: dict[str, str]  # what the fixture set; pass to subprocesses as `{**os.environ, **env}`
+
+    def env_for(self, home: Path) -> dict[str, str]:
+        """The same configuration for another Airflow home (e.g. for services started apart)."""
+        return airflow_env(home, self.manifest)
 
 
 @dataclass(frozen=True)
 class NightlyHome:
-    """What the end-to-end DAG test needs: a JOURNEYS_HOME with exports, and the date to run."""
+    """What the end-to-end DAG tests need: a JOURNEYS_HOME with exports, and the date to run."""
 
     home: Path
     run_date: date
 
 
-def _airflow_env(home: Path) -> dict[str, str]:
+def airflow_env(home: Path, manifest: Path) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
@@ -53,6 +61,11 @@ def _airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        # One key for every Airflow process of a test (the API server checks the tokens the
+        # scheduler signs); otherwise each process would invent its own.
+        "AIRFLOW__API_AUTH__JWT_SECRET": "customer-journeys-tests-only",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        "JOURNEYS_DBT_MANIFEST": str(manifest),
         "DO_NOT_TRACK": "true",
         "SCARF_ANALYTICS": "false",
     }
@@ -65,7 +78,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
     Cheap (no import, no DB): tests that only parse DAGs need nothing more.
     """
     home = tmp_path_factory.mktemp("airflow_home")
-    env = _airflow_env(home)
+    manifest = home / "dbt" / "manifest.json"
+    env = airflow_env(home, manifest)
     if "airflow.configuration" in sys.modules:
         loaded_home = getattr(sys.modules["airflow.configuration"], "AIRFLOW_HOME", "?")
         pytest.fail(
@@ -81,7 +95,22 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowHo
                 mp.delenv(key)
         for key, value in env.items():
             mp.setenv(key, value)
-        yield AirflowHome(path=home, dags_folder=DAGS_FOLDER, env=env)
+        yield AirflowHome(path=home, dags_folder=DAGS_FOLDER, manifest=manifest, env=env)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest(airflow_home: AirflowHome, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dbt manifest, parsed once per session (what `make airflow` does before starting)."""
+    from journeys.orchestration import build_manifest
+    from journeys.settings import get_settings
+
+    started = time.perf_counter()
+    scratch = tmp_path_factory.mktemp("manifest_home")
+    settings = get_settings({"JOURNEYS_HOME": str(scratch), **airflow_home.env})
+    path = build_manifest(settings)
+    print(f"\n[airflow] dbt manifest built in {time.perf_counter() - started:.2f}s")
+    assert path == airflow_home.manifest
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +129,12 @@ def airflow_db(airflow_home: AirflowHome) -> AirflowHome:
 
 
 @pytest.fixture(scope="session")
-def dagbag(airflow_home: AirflowHome) -> Any:
+def dagbag(airflow_home: AirflowHome, dbt_manifest: Path) -> Any:
     """Every DAG under dags/, parsed the way the DAG processor does (safe-mode heuristic on)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    # Airflow 3.3 removed DagBag(include_examples=...): example DAGs are a separate bundle,
-    # switched off above with AIRFLOW__CORE__LOAD_EXAMPLES=False.
+    # Example DAGs are switched off above (AIRFLOW__CORE__LOAD_EXAMPLES=False); Airflow 3.3
+    # removed DagBag(include_examples=...), so it is not passed here.
     started = time.perf_counter()
     bag = DagBag(dag_folder=str(airflow_home.dags_folder))
     elapsed = time.perf_counter() - started
@@ -127,14 +156,22 @@ def nightly_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     """The JOURNEYS_HOME and run date for an end-to-end run of the nightly DAG.
 
     Seam: it takes both from `sample_home` (tests/conftest.py: a fresh home holding the
-    session's generated sample exports, `run_date` = last delivery day). Only JOURNEYS_HOME is
-    set; other JOURNEYS_* path overrides are removed so the DAG's tasks, which read the
-    environment, see exactly that home.
+    session's generated sample exports, `run_date` = last delivery day). Only JOURNEYS_HOME (and
+    the session's dbt manifest) is set; other JOURNEYS_* overrides are removed so the DAG's
+    tasks, which read the environment, see exactly that home.
     """
     sample = request.getfixturevalue("sample_home")
     home = Path(sample.home)
     for key in list(os.environ):
-        if key.startswith("JOURNEYS_"):
+        if key.startswith("JOURNEYS_") and key != "JOURNEYS_DBT_MANIFEST":
             monkeypatch.delenv(key)
     monkeypatch.setenv("JOURNEYS_HOME", str(home))
     return NightlyHome(home=home, run_date=sample.run_date)
+
+
+@pytest.fixture
+def no_retries(nightly_dag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production retries (2, with back-off) would make dag.test() sit out the retry delays
+    after a failure; in a test a failure should end the run at once."""
+    for task in nightly_dag.tasks:
+        monkeypatch.setattr(task, "retries", 0)
