@@ -192,7 +192,7 @@ def _prediction_blocks(available: set[str]) -> list:
     """Candidate pairs: each rule adds a name, date or address condition to the other keys.
 
     A plain first+last name block grows with the square of the file (a few hundred names
-    cover most people), so every name block also needs the birth year or the city. Each
+    cover most people), so a name block also needs the city or the birth date. Each
     duplicate kind the generator plants (typo, nickname, swap, move, second e-mail, missing
     birth date) still shares at least one of these blocks with its other record; blocks on
     e-mail and phone are left out because those pairs are already deterministic links.
@@ -208,7 +208,6 @@ def _prediction_blocks(available: set[str]) -> list:
             # swapped names with a typo: the initials cross over
             "l.birth_date = r.birth_date "
             "and substr(l.first_name, 1, 1) = substr(r.last_name, 1, 1)",
-            block_on("first_name", "last_name", "substr(birth_date, 1, 4)"),
         ]
     if "city" in available:
         blocks += [
@@ -443,16 +442,23 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
     match two people who differ, and plain connected components would chain them together.
     Refused unions are recorded in `id_cluster_refusals`.
     """
-    records = con.execute(
-        "select crm_id, birth_date, first_name_root, last_name from id_crm order by crm_id"
-    ).df()
-    edges = con.execute(
+    con.execute(
         """
+        create or replace temp table id_edges as
         select left_id, right_id, 1e9 as strength, key_type as via from id_key_pairs
         where refusal is null
         union all
         select left_id, right_id, match_weight, 'probabilistic match' from id_match_pairs
-        order by strength desc, left_id, right_id
+        """
+    )
+    edges = con.execute("select * from id_edges order by strength desc, left_id, right_id").df()
+    # Only linked records need the union-find; every other record is a person of its own.
+    records = con.execute(
+        """
+        select crm_id, birth_date, first_name_root, last_name from id_crm
+        semi join (select left_id as crm_id from id_edges
+                   union select right_id from id_edges) linked using (crm_id)
+        order by crm_id
         """
     ).df()
     position = {key: i for i, key in enumerate(records["crm_id"])}
@@ -488,8 +494,12 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
     roots = [find(i) for i in range(len(records))]
     con.register("people_frame", pd.DataFrame({"crm_id": records["crm_id"], "root": roots}))
     con.execute(
-        "create or replace temp table id_people as select crm_id, 'crm:' || crm_id as node_key, "
-        "'p' || root as cluster from people_frame"
+        """
+        create or replace temp table id_people as
+        select c.crm_id, 'crm:' || c.crm_id as node_key,
+               coalesce('p' || f.root, 'p:' || c.crm_id) as cluster
+        from id_crm c left join people_frame f using (crm_id)
+        """
     )
     con.unregister("people_frame")
     con.register(
@@ -502,7 +512,7 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
         "reason::varchar as reason from refusal_frame"
     )
     con.unregister("refusal_frame")
-    return len(set(roots))
+    return con.execute("select count(distinct cluster) from id_people").fetchall()[0][0]
 
 
 def _cluster_conflict(
@@ -592,18 +602,30 @@ def attach_activity(con: duckdb.DuckDBPyConnection) -> None:
         where r.loyalty_card_id is not null;
 
         create or replace temp table id_logins as
+        with logins as (
+            select anonymous_id, event_at, crm_id, user_email
+            from staging.stg_web__events
+            where crm_id is not null or user_email is not null
+        ),
+        -- canonical keys once per distinct address, not once per event
+        emails as (
+            select user_email,
+                   {email_key_sql("user_email")} as email_key,
+                   {is_role_mailbox_sql("user_email")} as is_role_email
+            from (select distinct user_email from logins where user_email is not null)
+        )
         select
-            e.anonymous_id,
-            e.event_at,
+            l.anonymous_id,
+            l.event_at,
             coalesce(
                 p.cluster,
-                case when {is_role_mailbox_sql("e.user_email")} then null
-                     else coalesce(owner.cluster, 'email:' || {email_key_sql("e.user_email")}) end
+                case when e.is_role_email then null
+                     else coalesce(owner.cluster, 'email:' || e.email_key) end
             ) as cluster
-        from staging.stg_web__events e
-        left join id_people p on p.crm_id = e.crm_id
-        left join id_email_owner owner on owner.email_key = {email_key_sql("e.user_email")}
-        where e.crm_id is not null or e.user_email is not null;
+        from logins l
+        left join emails e using (user_email)
+        left join id_people p on p.crm_id = l.crm_id
+        left join id_email_owner owner on owner.email_key = e.email_key;
 
         create or replace temp table id_cookie_links as
         with counts as (
@@ -734,16 +756,20 @@ def publish_links(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         create or replace table identity.record_links as
-        with links as (
+        with linked_crm as (
+            select left_id as crm_id from id_key_pairs where refusal is null
+            union select right_id from id_key_pairs where refusal is null
+            union select left_id from id_match_pairs
+            union select right_id from id_match_pairs
+        ),
+        links as (
             select 'crm' as source, p.crm_id as source_key, p.cluster,
-                   case when exists (select 1 from id_key_pairs k
-                                     where k.refusal is null
-                                       and p.crm_id in (k.left_id, k.right_id))
-                             or exists (select 1 from id_match_pairs m
-                                        where p.crm_id in (m.left_id, m.right_id))
-                        then 'linked' else 'single_record' end as linked_by,
+                   case when linked_crm.crm_id is not null then 'linked'
+                        else 'single_record' end as linked_by,
                    c.first_seen_at
-            from id_people p join id_crm c using (crm_id)
+            from id_people p
+            join id_crm c using (crm_id)
+            left join linked_crm using (crm_id)
             union all
             select 'shop_order', order_id, cluster, linked_by, first_seen_at
             from id_order_links where cluster is not null
