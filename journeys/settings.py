@@ -43,6 +43,8 @@ class Settings:
     retrain_every_days: int = 7
     promotion_margin: float = 0.005
     high_value_share: float = 0.10
+    # Identity resolution: memory DuckDB may use for Splink before spilling to disk.
+    identity_memory_limit: str = "3GB"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -103,4 +105,5 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_every_days=int(env.get("JOURNEYS_RETRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
         high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
+        identity_memory_limit=env.get("JOURNEYS_IDENTITY_MEMORY_LIMIT", "3GB"),
     )

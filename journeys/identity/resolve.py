@@ -161,7 +161,7 @@ def _first_names_conflict(a: str, b: str, rules: IdentityRules) -> str:
 
 def _splink_settings(available: set[str]):
     import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+    from splink import SettingsCreator
 
     comparisons = [cl.ForenameSurnameComparison("first_name", "last_name")]
     if "birth_date" in available:
@@ -178,37 +178,74 @@ def _splink_settings(available: set[str]):
         comparisons.append(cl.JaroWinklerAtThresholds("street", [0.9]))
     if "city" in available:
         comparisons.append(cl.ExactMatch("city"))
-
-    blocking = [
-        block_on("first_name", "last_name"),
-        "l.first_name = r.last_name and l.last_name = r.first_name",  # swapped names
-    ]
-    if "birth_date" in available:
-        blocking += [
-            block_on("birth_date", "substr(first_name, 1, 1)"),
-            block_on("birth_date", "substr(last_name, 1, 2)"),
-        ]
-    if "phone" in available:
-        blocking.append(block_on("phone"))
-    if "email_key" in available:
-        blocking.append(block_on("email_key"))
-    if "postcode" in available:
-        blocking.append(block_on("postcode", "first_name"))
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="crm_id",
         comparisons=comparisons,
-        blocking_rules_to_generate_predictions=blocking,
+        blocking_rules_to_generate_predictions=_prediction_blocks(available),
         retain_intermediate_calculation_columns=True,  # gamma_*: the fields that agreed
         retain_matching_columns=True,
     )
+
+
+def _prediction_blocks(available: set[str]) -> list:
+    """Candidate pairs: each rule adds a name, date or address condition to the other keys.
+
+    A plain first+last name block grows with the square of the file (a few hundred names
+    cover most people), so a name block also needs the city or the birth date. Each
+    duplicate kind the generator plants (typo, nickname, swap, move, second e-mail, missing
+    birth date) still shares at least one of these blocks with its other record; blocks on
+    e-mail and phone are left out because those pairs are already deterministic links.
+    """
+    from splink import block_on
+
+    birth = "birth_date" in available
+    blocks = []
+    if birth:
+        blocks += [
+            block_on("birth_date", "substr(first_name, 1, 1)"),
+            block_on("birth_date", "substr(last_name, 1, 2)"),
+            # swapped names with a typo: the initials cross over
+            "l.birth_date = r.birth_date "
+            "and substr(l.first_name, 1, 1) = substr(r.last_name, 1, 1)",
+        ]
+    if "city" in available:
+        blocks += [
+            block_on("first_name", "last_name", "city"),
+            "l.first_name = r.last_name and l.last_name = r.first_name and l.city = r.city",
+        ]
+    if {"postcode", "street"} <= available:
+        blocks.append(block_on("postcode", "street"))
+    if "postcode" in available and not birth:  # no birth dates: names at the same postcode
+        blocks.append(block_on("postcode", "first_name"))
+    if not blocks:  # a file with names only: all that is left
+        blocks = [
+            block_on("first_name", "last_name"),
+            "l.first_name = r.last_name and l.last_name = r.first_name",
+        ]
+    return blocks
+
+
+def _splink_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB for Splink that spills to disk instead of growing.
+
+    DuckDB's default memory limit is 80 % of the machine; Splink's blocked pairs and EM
+    tables would take it all on a large file.
+    """
+    spill = settings.home / "tmp" / "identity"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"set memory_limit = '{settings.identity_memory_limit}'")
+    con.execute(f"set temp_directory = '{spill}'")
+    con.execute("set preserve_insertion_order = false")
+    return con
 
 
 def probabilistic_links(
     con: duckdb.DuckDBPyConnection, settings: Settings, rules: IdentityRules, run_date: date
 ) -> dict:
     """Splink over CRM records; pairs at or above the threshold become `id_match_pairs`."""
-    from splink import DuckDBAPI, Linker
+    from splink import DuckDBAPI
 
     columns = [
         "first_name",
@@ -234,7 +271,7 @@ def probabilistic_links(
         "then null else phone end as phone, postcode, street, city "
         "from id_crm where not is_test_account"
     ).df()
-    empty = {"pairs": 0, "model_version": None, "trained": False}
+    empty = {"pairs": 0, "model_version": None, "trained": False, "seconds": {}}
     con.execute(
         "create or replace temp table id_match_pairs (left_id varchar, right_id varchar, "
         "match_weight double, match_probability double, agreed varchar[])"
@@ -243,8 +280,28 @@ def probabilistic_links(
         return empty
     # A company file without e-mails or phones: those comparisons are left out, not zeroed.
     available = {c for c in columns[2:] if frame[c].notna().mean() > 0.01}
+    db_api = DuckDBAPI(connection=_splink_connection(settings))
+    try:
+        return _train_and_predict(con, db_api, frame, available, settings, rules, run_date)
+    finally:
+        db_api.duckdb_con.close()
+
+
+def _train_and_predict(
+    con: duckdb.DuckDBPyConnection,
+    db_api,
+    frame: pd.DataFrame,
+    available: set[str],
+    settings: Settings,
+    rules: IdentityRules,
+    run_date: date,
+) -> dict:
+    from splink import Linker
+    from splink.internals.exceptions import EMTrainingException  # not re-exported publicly
+
     splink_settings = _splink_settings(available)
-    db_api = DuckDBAPI()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
     latest = con.execute(
         "select model_version, trained_on, settings_json from identity.match_models "
         "order by trained_on desc, model_version desc limit 1"
@@ -254,24 +311,31 @@ def probabilistic_links(
     if (
         latest
         and (run_date - latest[1]).days < rules.retrain_days
-        and _same_columns(latest[2], splink_settings)
+        and _same_model_shape(latest[2], splink_settings)
     ):
         linker = Linker(db_api.register(frame), json.loads(latest[2]), log_level="WARNING")
         model_version = latest[0]
     else:
         splink_settings.probability_two_random_records_match = _match_prior(con, len(frame))
         linker = Linker(db_api.register(frame), splink_settings, log_level="WARNING")
-        sample = min(1.0, 300_000 / len(frame))
-        linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=7)
+        linker.training.estimate_u_using_random_sampling(max_pairs=rules.u_max_pairs, seed=7)
+        timings["estimate_u"] = time.perf_counter() - started
         for rule in _training_blocks(available):
+            # Splink drops the blocked comparisons from the linker's own settings before a
+            # pass and restores them only on success: keep a copy to undo a failed pass.
+            before = linker._settings_obj.core_model_settings.copy()
             try:
+                # max_pairs: Splink samples records by hash so a pass never exceeds it
                 linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, record_sample_proportion=sample
+                    rule, max_pairs=rules.em_max_pairs
                 )
-            except ValueError as e:
+            except (ValueError, EMTrainingException) as e:
                 # A level never seen among this pass's matches drives its m to 0, which
-                # Splink refuses; the comparison keeps its default m and the run goes on.
+                # Splink refuses, and a small file may have no pairs in a strict block: the
+                # comparisons keep their other passes' (or default) m and the run goes on.
+                linker._settings_obj.core_model_settings = before
                 warnings.warn(f"Splink EM pass {rule} skipped: {e}", stacklevel=1)
+        timings["estimate_m"] = time.perf_counter() - started - timings["estimate_u"]
         model_json = json.dumps(linker.misc.save_model_to_json(), sort_keys=True, default=str)
         model_version = (
             f"{run_date.isoformat()}-{hashlib.sha256(model_json.encode()).hexdigest()[:8]}"
@@ -284,11 +348,18 @@ def probabilistic_links(
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / f"{model_version}.json").write_text(model_json)
         trained = True
+    predict_started = time.perf_counter()
     predictions = linker.inference.predict(
         threshold_match_probability=rules.match_probability
     ).as_pandas_dataframe()
+    timings["predict"] = time.perf_counter() - predict_started
+    result = {
+        "model_version": model_version,
+        "trained": trained,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
     if predictions.empty:
-        return {"pairs": 0, "model_version": model_version, "trained": trained}
+        return {"pairs": 0, **result}
     # gamma_<field> > 0: the field agreed at some level (0: disagreed, -1: missing).
     gammas = [c for c in predictions.columns if c.startswith("gamma_")]
     fields = np.array([c.removeprefix("gamma_") for c in gammas], dtype=object)
@@ -306,7 +377,7 @@ def probabilistic_links(
     con.register("new_pairs", pairs)
     con.execute("insert into id_match_pairs select * from new_pairs")
     con.unregister("new_pairs")
-    return {"pairs": len(pairs), "model_version": model_version, "trained": trained}
+    return {"pairs": len(pairs), **result}
 
 
 def _match_prior(con: duckdb.DuckDBPyConnection, records: int) -> float:
@@ -324,22 +395,39 @@ def _match_prior(con: duckdb.DuckDBPyConnection, records: int) -> float:
 
 
 def _training_blocks(available: set[str]) -> list:
+    """EM passes on strict blocks, where true matches are a good share of the pairs.
+
+    Each pass estimates the m-probabilities of the fields it does not block on: names and
+    birth date from people at one address, contacts and addresses from equal name and birth
+    date. Without birth dates, name and postcode blocks (capped by `em_max_pairs`).
+    """
     from splink import block_on
 
-    blocks = [block_on("first_name", "last_name")]
+    blocks = []
     if "birth_date" in available:
-        blocks.append(block_on("birth_date"))
-    if "postcode" in available:
+        blocks.append(block_on("first_name", "last_name", "birth_date"))
+        if "postcode" in available:
+            blocks.append(block_on("birth_date", "postcode"))
+    else:
+        blocks.append(block_on("first_name", "last_name"))
+    if {"postcode", "street"} <= available:
+        blocks.append(block_on("postcode", "street"))
+    elif "postcode" in available:
         blocks.append(block_on("postcode"))
     return blocks
 
 
-def _same_columns(saved_json: str, splink_settings) -> bool:
-    """A saved model is reusable only for the same comparisons (the file may have changed)."""
+def _same_model_shape(saved_json: str, splink_settings) -> bool:
+    """A saved model is reusable only for the same comparisons and blocking rules."""
     saved = json.loads(saved_json)
     wanted = splink_settings.get_settings("duckdb").as_dict()
-    names = lambda s: sorted(c.get("output_column_name", "") for c in s["comparisons"])  # noqa: E731
-    return names(saved) == names(wanted)
+
+    def shape(s: dict) -> tuple:
+        names = sorted(c.get("output_column_name", "") for c in s["comparisons"])
+        blocks = [b["blocking_rule"] for b in s["blocking_rules_to_generate_predictions"]]
+        return names, blocks
+
+    return shape(saved) == shape(wanted)
 
 
 # --------------------------------------------------------------------------- clusters and ids
@@ -354,16 +442,23 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
     match two people who differ, and plain connected components would chain them together.
     Refused unions are recorded in `id_cluster_refusals`.
     """
-    records = con.execute(
-        "select crm_id, birth_date, first_name_root, last_name from id_crm order by crm_id"
-    ).df()
-    edges = con.execute(
+    con.execute(
         """
+        create or replace temp table id_edges as
         select left_id, right_id, 1e9 as strength, key_type as via from id_key_pairs
         where refusal is null
         union all
         select left_id, right_id, match_weight, 'probabilistic match' from id_match_pairs
-        order by strength desc, left_id, right_id
+        """
+    )
+    edges = con.execute("select * from id_edges order by strength desc, left_id, right_id").df()
+    # Only linked records need the union-find; every other record is a person of its own.
+    records = con.execute(
+        """
+        select crm_id, birth_date, first_name_root, last_name from id_crm
+        semi join (select left_id as crm_id from id_edges
+                   union select right_id from id_edges) linked using (crm_id)
+        order by crm_id
         """
     ).df()
     position = {key: i for i, key in enumerate(records["crm_id"])}
@@ -399,8 +494,12 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
     roots = [find(i) for i in range(len(records))]
     con.register("people_frame", pd.DataFrame({"crm_id": records["crm_id"], "root": roots}))
     con.execute(
-        "create or replace temp table id_people as select crm_id, 'crm:' || crm_id as node_key, "
-        "'p' || root as cluster from people_frame"
+        """
+        create or replace temp table id_people as
+        select c.crm_id, 'crm:' || c.crm_id as node_key,
+               coalesce('p' || f.root, 'p:' || c.crm_id) as cluster
+        from id_crm c left join people_frame f using (crm_id)
+        """
     )
     con.unregister("people_frame")
     con.register(
@@ -413,7 +512,7 @@ def cluster_people(con: duckdb.DuckDBPyConnection, rules: IdentityRules) -> int:
         "reason::varchar as reason from refusal_frame"
     )
     con.unregister("refusal_frame")
-    return len(set(roots))
+    return con.execute("select count(distinct cluster) from id_people").fetchall()[0][0]
 
 
 def _cluster_conflict(
@@ -503,18 +602,30 @@ def attach_activity(con: duckdb.DuckDBPyConnection) -> None:
         where r.loyalty_card_id is not null;
 
         create or replace temp table id_logins as
+        with logins as (
+            select anonymous_id, event_at, crm_id, user_email
+            from staging.stg_web__events
+            where crm_id is not null or user_email is not null
+        ),
+        -- canonical keys once per distinct address, not once per event
+        emails as (
+            select user_email,
+                   {email_key_sql("user_email")} as email_key,
+                   {is_role_mailbox_sql("user_email")} as is_role_email
+            from (select distinct user_email from logins where user_email is not null)
+        )
         select
-            e.anonymous_id,
-            e.event_at,
+            l.anonymous_id,
+            l.event_at,
             coalesce(
                 p.cluster,
-                case when {is_role_mailbox_sql("e.user_email")} then null
-                     else coalesce(owner.cluster, 'email:' || {email_key_sql("e.user_email")}) end
+                case when e.is_role_email then null
+                     else coalesce(owner.cluster, 'email:' || e.email_key) end
             ) as cluster
-        from staging.stg_web__events e
-        left join id_people p on p.crm_id = e.crm_id
-        left join id_email_owner owner on owner.email_key = {email_key_sql("e.user_email")}
-        where e.crm_id is not null or e.user_email is not null;
+        from logins l
+        left join emails e using (user_email)
+        left join id_people p on p.crm_id = l.crm_id
+        left join id_email_owner owner on owner.email_key = e.email_key;
 
         create or replace temp table id_cookie_links as
         with counts as (
@@ -531,91 +642,113 @@ def attach_activity(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _new_id(node_key: str) -> str:
-    return "cj_" + hashlib.md5(node_key.encode()).hexdigest()[:16]
-
-
 def assign_customer_ids(con: duckdb.DuckDBPyConnection, run_date: date) -> dict:
-    """Give every cluster a stable id and record merges and splits."""
-    nodes = con.execute(
+    """Give every cluster a stable id and record merges and splits (set-based SQL).
+
+    Each previous id goes to the cluster holding most of its records (ties: smallest
+    cluster); a cluster offered several previous ids keeps the oldest (ties: smallest id).
+    Any other cluster gets a new id derived from its smallest node key: a `split` when it
+    holds records of a previous id, else `new`. An id that lost its cluster to an older id
+    is recorded as a `merge` into the survivor.
+    """
+    con.execute(
         """
+        create or replace temp table id_nodes as
         select node_key, cluster from id_people
         union
         select cluster, cluster from id_order_links where cluster not like 'p%'
         union
         select cluster, cluster from id_receipt_links where cluster not like 'p%'
         union
-        select cluster, cluster from id_cookie_links where cluster not like 'p%'
+        select cluster, cluster from id_cookie_links where cluster not like 'p%';
+
+        create or replace temp table id_held as
+        select prev.customer_id, n.cluster, count(*) as n
+        from id_nodes n join identity.customer_id_map prev using (node_key)
+        group by all;
+
+        create or replace temp table id_owner as
+        select held.customer_id, held.cluster, held.n, since.assigned_on
+        from id_held held
+        join (select customer_id, min(assigned_on) as assigned_on
+              from identity.customer_id_map group by customer_id) since using (customer_id)
+        qualify row_number() over (
+            partition by held.customer_id order by held.n desc, held.cluster
+        ) = 1;
         """
-    ).df()
-    previous = con.execute(
-        "select node_key, customer_id, assigned_on from identity.customer_id_map"
-    ).df()
-    if nodes.empty:  # no customer records at all (yet): nothing to assign
-        con.execute("delete from identity.customer_id_map")
-        con.execute(
-            "create or replace temp table id_cluster_ids (cluster varchar, customer_id varchar)"
+    )
+    con.execute(
+        """
+        create or replace temp table id_cluster_ids as
+        with clusters as (
+            select cluster, min(node_key) as first_node, count(*) as records
+            from id_nodes group by cluster
+        ),
+        kept as (
+            select cluster, customer_id from id_owner
+            qualify row_number() over (
+                partition by cluster order by assigned_on, customer_id
+            ) = 1
+        ),
+        fresh as (
+            select cluster, records,
+                   'cj_' || substr(md5(first_node), 1, 16) as plain,
+                   -- the id of a cluster that split off keeps its old owner's: derive another
+                   'cj_' || substr(md5(first_node || '@' || $run_date::varchar), 1, 16) as dated
+            from clusters anti join kept using (cluster)
         )
-        return {"customers": 0}
-    joined = nodes.merge(previous, on="node_key", how="left")
-
-    # Each previous id goes to the cluster holding most of its records (ties: smallest cluster).
-    held = (
-        joined.dropna(subset=["customer_id"])
-        .groupby(["customer_id", "cluster"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["customer_id", "n", "cluster"], ascending=[True, False, True])
+        select c.cluster, c.records, kept.customer_id is null as is_new,
+               coalesce(
+                   kept.customer_id,
+                   case when taken.customer_id is null then fresh.plain else fresh.dated end
+               ) as customer_id
+        from clusters c
+        left join kept using (cluster)
+        left join fresh using (cluster)
+        left join (select distinct customer_id from identity.customer_id_map) taken
+            on taken.customer_id = fresh.plain
+        """,
+        {"run_date": run_date},
     )
-    owner = held.drop_duplicates("customer_id")
-    since = previous.groupby("customer_id", as_index=False)["assigned_on"].min()
-    owner = owner.merge(since, on="customer_id", how="left")
-    chosen = (
-        owner.sort_values(["cluster", "assigned_on", "customer_id"])
-        .drop_duplicates("cluster")
-        .set_index("cluster")["customer_id"]
+    con.execute(
+        """
+        create or replace temp table id_events as
+        select $run_date::date as run_date,
+               case when held.cluster is null then 'new' else 'split' end as event,
+               ids.customer_id, held.split_from, ids.records
+        from id_cluster_ids ids
+        left join (select cluster, min(customer_id) as split_from from id_held group by cluster)
+            held using (cluster)
+        where ids.is_new
+        union all
+        select $run_date, 'merge', ids.customer_id, owner.customer_id, owner.n
+        from id_owner owner join id_cluster_ids ids using (cluster)
+        where ids.customer_id <> owner.customer_id;
+        """,
+        {"run_date": run_date},
     )
-
-    taken = set(previous["customer_id"])
-    ids: dict[str, str] = {}
-    events: list[tuple] = []
-    sizes = nodes.groupby("cluster").size()
-    for cluster, first_node in nodes.groupby("cluster")["node_key"].min().items():
-        if cluster in chosen.index:
-            ids[cluster] = chosen[cluster]
-            continue
-        new = _new_id(first_node)
-        if new in taken:  # the id of a cluster that split: derive a fresh one
-            new = _new_id(f"{first_node}@{run_date}")
-        ids[cluster] = new
-        taken.add(new)
-        split_from = held[held["cluster"] == cluster]["customer_id"]
-        if len(split_from):
-            events.append((run_date, "split", new, split_from.iloc[0], int(sizes[cluster])))
-        else:
-            events.append((run_date, "new", new, None, int(sizes[cluster])))
-    for _, row in owner.iterrows():
-        survivor = ids[row["cluster"]]
-        if survivor != row["customer_id"]:
-            events.append((run_date, "merge", survivor, row["customer_id"], int(row["n"])))
-
-    nodes["customer_id"] = nodes["cluster"].map(ids).astype("object")
-    kept = nodes.merge(previous, on=["node_key", "customer_id"], how="left")
-    kept["assigned_on"] = kept["assigned_on"].fillna(pd.Timestamp(run_date)).dt.date
-    con.register("new_map", kept[["node_key", "customer_id", "assigned_on"]])
-    con.execute("delete from identity.customer_id_map")
-    con.execute("insert into identity.customer_id_map select * from new_map")
-    con.unregister("new_map")
-    con.register(
-        "cluster_ids", pd.DataFrame({"cluster": list(ids), "customer_id": list(ids.values())})
+    con.execute(
+        """
+        create or replace temp table id_new_map as
+        select n.node_key, ids.customer_id,
+               coalesce(prev.assigned_on, $run_date::date) as assigned_on
+        from id_nodes n
+        join id_cluster_ids ids using (cluster)
+        left join identity.customer_id_map prev
+            on prev.node_key = n.node_key and prev.customer_id = ids.customer_id;
+        """,
+        {"run_date": run_date},
     )
-    con.execute("create or replace temp table id_cluster_ids as select * from cluster_ids")
-    con.unregister("cluster_ids")
-    if events:
-        con.executemany("insert into identity.customer_id_history values (?, ?, ?, ?, ?)", events)
-    counts = pd.Series([e[1] for e in events]).value_counts().to_dict() if events else {}
-    return {"customers": len(ids), **{f"{k}_ids": int(v) for k, v in counts.items()}}
+    con.execute(
+        """
+        insert into identity.customer_id_history select * from id_events;
+        delete from identity.customer_id_map;
+        insert into identity.customer_id_map select * from id_new_map;
+        """
+    )
+    counts = con.execute("select event, count(*) from id_events group by event").fetchall()
+    customers = con.execute("select count(*) from id_cluster_ids").fetchall()[0][0]
+    return {"customers": int(customers), **{f"{k}_ids": int(v) for k, v in counts}}
 
 
 def publish_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -623,16 +756,20 @@ def publish_links(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
         create or replace table identity.record_links as
-        with links as (
+        with linked_crm as (
+            select left_id as crm_id from id_key_pairs where refusal is null
+            union select right_id from id_key_pairs where refusal is null
+            union select left_id from id_match_pairs
+            union select right_id from id_match_pairs
+        ),
+        links as (
             select 'crm' as source, p.crm_id as source_key, p.cluster,
-                   case when exists (select 1 from id_key_pairs k
-                                     where k.refusal is null
-                                       and p.crm_id in (k.left_id, k.right_id))
-                             or exists (select 1 from id_match_pairs m
-                                        where p.crm_id in (m.left_id, m.right_id))
-                        then 'linked' else 'single_record' end as linked_by,
+                   case when linked_crm.crm_id is not null then 'linked'
+                        else 'single_record' end as linked_by,
                    c.first_seen_at
-            from id_people p join id_crm c using (crm_id)
+            from id_people p
+            join id_crm c using (crm_id)
+            left join linked_crm using (crm_id)
             union all
             select 'shop_order', order_id, cluster, linked_by, first_seen_at
             from id_order_links where cluster is not null
@@ -687,13 +824,21 @@ def resolve_identities(
     """The identity step of the nightly run; see the module docstring."""
     rules = rules or IdentityRules()
     started = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def phase(name: str) -> None:  # seconds per phase, for the run summary
+        seconds[name] = round(time.perf_counter() - started - sum(seconds.values()), 1)
+
     with connect(settings) as con:
         con.execute(STATE_DDL)
         con.register("nickname_rows", pd.DataFrame(nicknames(), columns=["nickname", "name"]))
         prepare_records(con)
         deterministic_links(con, rules)
+        phase("deterministic")
         matching = probabilistic_links(con, settings, rules, run_date)
+        phase("probabilistic")
         people = cluster_people(con, rules)
+        phase("clustering")
         attach_activity(con)
         con.execute("begin transaction")
         try:
@@ -703,6 +848,7 @@ def resolve_identities(
         except BaseException:
             con.execute("rollback")
             raise
+        phase("ids_and_publish")
         refused = con.execute("select count(*) from identity.refused_merges").fetchall()[0][0]
         records = con.execute("select count(*) from id_crm").fetchall()[0][0]
     return {
@@ -714,5 +860,9 @@ def resolve_identities(
         "refused_merges": int(refused),
         **ids,
         "seconds": round(time.perf_counter() - started, 1),
+        "seconds_by_phase": {
+            **seconds,
+            **{f"splink_{k}": v for k, v in matching.get("seconds", {}).items()},
+        },
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

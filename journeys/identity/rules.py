@@ -85,6 +85,9 @@ class IdentityRules:
     match_probability: float = 0.95
     # Retrain the Splink model when the saved one is older than this.
     retrain_days: int = 7
+    # Training cost caps: random pairs for the u-probabilities, blocked pairs per EM pass.
+    u_max_pairs: float = 2e6
+    em_max_pairs: float = 2e6
 
 
 @cache

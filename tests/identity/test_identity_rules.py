@@ -387,3 +387,28 @@ def test_ids_are_stable_and_merges_are_recorded(settings: Settings) -> None:
         ).fetchall()
     assert ("merge", oldest, newer) in history
     assert [e for e in history if e[0] == "merge"] == [("merge", oldest, newer)]
+
+
+def test_a_split_keeps_the_id_with_the_larger_part_and_is_recorded(settings: Settings) -> None:
+    born = date(1975, 8, 9)
+    records = [
+        person(f"P{i}", "Jana", "Vogel", born, email="jana.vogel@posteo.de") for i in (1, 2, 3)
+    ]
+    build(settings, records)
+    resolve_identities(settings, date(2025, 6, 1))
+    before = customer_of(settings, "crm", "P1")
+    assert {customer_of(settings, "crm", f"P{i}") for i in (1, 2, 3)} == {before}
+
+    # P3 was someone else all along: corrected, it shares nothing with Jana any more.
+    records[2] = person("P3", "Tobias", "Vogel", date(1973, 2, 1), email="t.vogel@posteo.de")
+    build(settings, records)
+    resolve_identities(settings, date(2025, 6, 2))
+    after = customer_of(settings, "crm", "P3")
+    assert customer_of(settings, "crm", "P1") == customer_of(settings, "crm", "P2") == before
+    assert after != before
+    with connect(settings) as con:
+        history = con.execute(
+            "select event, customer_id, other_customer_id, records "
+            "from identity.customer_id_history where run_date = '2025-06-02'"
+        ).fetchall()
+    assert history == [("split", after, before, 1)]
