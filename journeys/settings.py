@@ -43,6 +43,24 @@ class Settings:
     retrain_every_days: int = 7
     promotion_margin: float = 0.005
     high_value_share: float = 0.10
+    # RFM (#9): weights of the recency, frequency and monetary quintile scores in the weighted
+    # score, and the VIP rule: weighted score at least vip_min_rfm_score and at least
+    # vip_min_orders completed purchases.
+    rfm_weights: tuple[float, float, float] = (0.4, 0.3, 0.3)
+    vip_min_rfm_score: float = 4.5
+    vip_min_orders: int = 2
+    # Lifecycle stages (#9): a first purchase within new_days is "new"; a last purchase within
+    # active_days is "active" ("loyal" with at least loyal_min_orders purchases); within
+    # lapsed_days "at_risk"; older "lapsed". Never bought: "prospect".
+    lifecycle_new_days: int = 30
+    lifecycle_active_days: int = 90
+    lifecycle_lapsed_days: int = 180
+    lifecycle_loyal_min_orders: int = 3
+    # Daily models (#9): a full refresh rebuilds this many days of history; an incremental run
+    # also reprocesses this many days before the run date (a cart abandoned late in the evening
+    # is only known the next day) besides every day touched by newly landed rows.
+    history_days: int = 30
+    incremental_lookback_days: int = 1
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -66,6 +84,10 @@ class Settings:
         horizon = timedelta(days=self.churn_horizon_days)
         return [run_date, run_date - horizon, run_date - 2 * horizon]
 
+    @property
+    def segments_file(self) -> Path:
+        return DBT_PROJECT_DIR / "segments.yml"
+
     def dbt_env(self) -> dict[str, str]:
         """Variables `dbt_project/profiles.yml` reads through env_var()."""
         return {
@@ -73,6 +95,14 @@ class Settings:
             "JOURNEYS_LANDED": str(self.landed),
             "DBT_THREADS": str(self.dbt_threads),
         }
+
+
+def _weights(text: str) -> tuple[float, float, float]:
+    """`r,f,m` -> three non-negative weights that do not all vanish."""
+    parts = [float(p) for p in text.split(",")]
+    if len(parts) != 3 or min(parts) < 0 or sum(parts) == 0:
+        raise ValueError(f"JOURNEYS_RFM_WEIGHTS={text!r}: expected three weights r,f,m >= 0")
+    return (parts[0], parts[1], parts[2])
 
 
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -103,4 +133,13 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_every_days=int(env.get("JOURNEYS_RETRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
         high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
+        rfm_weights=_weights(env.get("JOURNEYS_RFM_WEIGHTS", "0.4,0.3,0.3")),
+        vip_min_rfm_score=float(env.get("JOURNEYS_VIP_MIN_RFM_SCORE", "4.5")),
+        vip_min_orders=int(env.get("JOURNEYS_VIP_MIN_ORDERS", "2")),
+        lifecycle_new_days=int(env.get("JOURNEYS_LIFECYCLE_NEW_DAYS", "30")),
+        lifecycle_active_days=int(env.get("JOURNEYS_LIFECYCLE_ACTIVE_DAYS", "90")),
+        lifecycle_lapsed_days=int(env.get("JOURNEYS_LIFECYCLE_LAPSED_DAYS", "180")),
+        lifecycle_loyal_min_orders=int(env.get("JOURNEYS_LIFECYCLE_LOYAL_MIN_ORDERS", "3")),
+        history_days=int(env.get("JOURNEYS_HISTORY_DAYS", "30")),
+        incremental_lookback_days=int(env.get("JOURNEYS_INCREMENTAL_LOOKBACK_DAYS", "1")),
     )
