@@ -284,14 +284,15 @@ abandoned_cart_features as (
         last_day_cart_adds.snapshot_date,
         count(*) as abandoned_carts_24h
     from last_day_cart_adds
-    where not exists (
-        select 1
-        from placed_orders
-        where
-            placed_orders.customer_id = last_day_cart_adds.customer_id
-            and placed_orders.ordered_at >= last_day_cart_adds.added_at
-            and placed_orders.ordered_on = last_day_cart_adds.snapshot_date
-    )
+    where
+        not exists (
+            select 1
+            from placed_orders
+            where
+                placed_orders.customer_id = last_day_cart_adds.customer_id
+                and placed_orders.ordered_at >= last_day_cart_adds.added_at
+                and placed_orders.ordered_on = last_day_cart_adds.snapshot_date
+        )
     group by last_day_cart_adds.customer_id, last_day_cart_adds.snapshot_date
 
 ),

@@ -38,7 +38,7 @@ stage_runs as (
     inner join history
         on
             today.customer_id = history.customer_id
-            and history.day <= today.day
+            and today.day >= history.day
     group by today.customer_id
 
 ),

@@ -83,22 +83,36 @@ day_inputs as (
     -- Per calendar day: the newest batch among orders up to it, and how many customers it knows.
     select
         calendar.day,
-        (select max(order_batches.orders_batch_id) from order_batches where order_batches.day <= calendar.day) as inputs_batch_id,
-        (select count(*) from known_customers where known_customers.first_seen_on <= calendar.day) as customers_known
+        (
+            select max(order_batches.orders_batch_id) from order_batches
+            where order_batches.day <= calendar.day
+        ) as inputs_batch_id,
+        (
+            select count(*) from known_customers
+            where known_customers.first_seen_on <= calendar.day
+        ) as customers_known
     from calendar
 
 ),
 
-{% if is_incremental() %}
-
 built_days as (
 
-    select
-        day,
-        max(inputs_batch_id) as inputs_batch_id,
-        count(*) as customers_known
-    from {{ this }}
-    group by day
+    -- What this table holds per day (nothing on a full refresh).
+    {% if is_incremental() %}
+        select
+            day,
+            max(inputs_batch_id) as inputs_batch_id,
+            count(*) as customers_known
+        from {{ this }}
+        group by day
+    {% else %}
+        select
+            day,
+            inputs_batch_id,
+            customers_known
+        from day_inputs
+        where false
+    {% endif %}
 
 ),
 
@@ -115,16 +129,6 @@ days_to_build as (
         or day_inputs.customers_known <> built_days.customers_known
 
 ),
-
-{% else %}
-
-days_to_build as (
-
-    select day from calendar
-
-),
-
-{% endif %}
 
 customer_days as (
 

@@ -114,15 +114,39 @@ source_days as (
 
 ),
 
-{% if is_incremental() %}
-
 built_days as (
 
-    select
-        day,
-        max(source_batch_id) as source_batch_id
-    from {{ this }}
-    group by day
+    -- What this table holds per day (nothing on a full refresh).
+    {% if is_incremental() %}
+        select
+            day,
+            max(source_batch_id) as source_batch_id
+        from {{ this }}
+        group by day
+    {% else %}
+        select
+            day,
+            source_batch_id
+        from source_days
+        where false
+    {% endif %}
+
+),
+
+orphaned_days as (
+
+    -- Days holding a customer_id that is no longer a (real) customer: merged or now a test account.
+    {% if is_incremental() %}
+        select distinct built.day
+        from {{ this }} as built
+        left join real_customers
+            on built.customer_id = real_customers.customer_id
+        where real_customers.customer_id is null
+    {% else %}
+        select day
+        from source_days
+        where false
+    {% endif %}
 
 ),
 
@@ -136,11 +160,7 @@ changed_days as (
         built_days.day is null
         or source_days.source_batch_id <> built_days.source_batch_id
     union all
-    select distinct built.day
-    from {{ this }} as built
-    left join real_customers
-        on built.customer_id = real_customers.customer_id
-    where real_customers.customer_id is null
+    select day from orphaned_days
     union all
     select day
     from source_days
@@ -155,16 +175,6 @@ days_to_build as (
     select {{ dbt.dateadd('day', -1, 'day') }} as day from changed_days
 
 ),
-
-{% else %}
-
-days_to_build as (
-
-    select day from source_days
-
-),
-
-{% endif %}
 
 placed_orders as (
 

@@ -28,7 +28,9 @@ final as (
         channel,
         priority,
         description,
-        row_number() over (partition by customer_id order by priority asc, segment asc) = 1 as is_top_priority
+        row_number() over (
+            partition by customer_id order by priority asc, segment asc
+        ) = 1 as is_top_priority
     from matches
 
 )
