@@ -61,6 +61,8 @@ class Settings:
     # is only known the next day) besides every day touched by newly landed rows.
     history_days: int = 30
     incremental_lookback_days: int = 1
+    # Rule segment definitions (#9), compiled into dbt models under dbt_project/models/marts.
+    segments_file: Path = DBT_PROJECT_DIR / "segments.yml"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -83,10 +85,6 @@ class Settings:
         """
         horizon = timedelta(days=self.churn_horizon_days)
         return [run_date, run_date - horizon, run_date - 2 * horizon]
-
-    @property
-    def segments_file(self) -> Path:
-        return DBT_PROJECT_DIR / "segments.yml"
 
     def dbt_env(self) -> dict[str, str]:
         """Variables `dbt_project/profiles.yml` reads through env_var()."""
@@ -142,4 +140,5 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         lifecycle_loyal_min_orders=int(env.get("JOURNEYS_LIFECYCLE_LOYAL_MIN_ORDERS", "3")),
         history_days=int(env.get("JOURNEYS_HISTORY_DAYS", "30")),
         incremental_lookback_days=int(env.get("JOURNEYS_INCREMENTAL_LOOKBACK_DAYS", "1")),
+        segments_file=path("JOURNEYS_SEGMENTS_FILE", DBT_PROJECT_DIR / "segments.yml"),
     )

@@ -19,3 +19,24 @@
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}
+
+{#
+    Order-free fingerprint of a set of rows (aggregate): xor of a 64-bit hash of the columns.
+    Equal sets give equal fingerprints; any row added, removed or changed changes it.
+#}
+{% macro fingerprint(columns) -%}
+    {{ return(adapter.dispatch('fingerprint', 'customer_journeys')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__fingerprint(columns) -%}
+    bit_xor(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{% macro default__fingerprint(columns) -%}
+    bit_xor(xxhash64({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{# Combine fingerprints (aggregate): xor, so fingerprints of disjoint sets add up. #}
+{% macro combine_fingerprints(column) -%}
+    bit_xor({{ column }})
+{%- endmacro %}

@@ -4,11 +4,11 @@
     follows the lifecycle_stage macro (thresholds in journeys/settings.py).
     Incremental by day (delete+insert on `day`). A run rebuilds
       - days not built yet, and always the run date (re-running a day replaces it);
-      - days whose purchase history changed: each day keeps the newest landed batch among the
-        orders on or before it (inputs_batch_id); a late order or a status update for day X
-        lands in a newer batch, so every day from X on is rebuilt;
-      - days whose number of customers changed (a customer first seen late, merged away, or
-        flagged as a test account).
+      - days whose inputs changed: each day keeps a fingerprint of everything its stages read
+        (inputs_fingerprint: the customers known by then, and every customer's purchase days
+        and counts up to it). A late order or a status update for day X changes the
+        fingerprint of every day from X on; a customer first seen late, merged away or
+        flagged as a test account changes it too.
     A full refresh rebuilds from var('history_start'); an incremental run keeps older days.
 #}
 {{ config(**daily_incremental_config()) }}
@@ -67,30 +67,51 @@ purchase_days as (
 
 ),
 
-order_batches as (
+purchase_fingerprints as (
 
     select
         day,
-        max(orders_batch_id) as orders_batch_id
+        {{ fingerprint(['customer_id', 'day', 'completed_orders']) }} as day_fingerprint
     from daily
-    where orders_batch_id is not null
+    where completed_orders > 0
     group by day
+
+),
+
+customer_fingerprints as (
+
+    select
+        first_seen_on as day,
+        {{ fingerprint(['customer_id']) }} as day_fingerprint
+    from known_customers
+    group by first_seen_on
+
+),
+
+input_fingerprints as (
+
+    select
+        day,
+        day_fingerprint
+    from purchase_fingerprints
+    union all
+    select
+        day,
+        day_fingerprint
+    from customer_fingerprints
 
 ),
 
 day_inputs as (
 
-    -- Per calendar day: the newest batch among orders up to it, and how many customers it knows.
+    -- Per calendar day: the fingerprint of every input on or before it.
     select
         calendar.day,
         (
-            select max(order_batches.orders_batch_id) from order_batches
-            where order_batches.day <= calendar.day
-        ) as inputs_batch_id,
-        (
-            select count(*) from known_customers
-            where known_customers.first_seen_on <= calendar.day
-        ) as customers_known
+            select {{ combine_fingerprints('input_fingerprints.day_fingerprint') }}
+            from input_fingerprints
+            where input_fingerprints.day <= calendar.day
+        ) as inputs_fingerprint
     from calendar
 
 ),
@@ -101,15 +122,13 @@ built_days as (
     {% if is_incremental() %}
         select
             day,
-            max(inputs_batch_id) as inputs_batch_id,
-            count(*) as customers_known
+            max(inputs_fingerprint) as inputs_fingerprint
         from {{ this }}
         group by day
     {% else %}
         select
             day,
-            inputs_batch_id,
-            customers_known
+            inputs_fingerprint
         from day_inputs
         where false
     {% endif %}
@@ -125,8 +144,7 @@ days_to_build as (
     where
         built_days.day is null
         or day_inputs.day = {{ run_day }}
-        or coalesce(day_inputs.inputs_batch_id, '') <> coalesce(built_days.inputs_batch_id, '')
-        or day_inputs.customers_known <> built_days.customers_known
+        or day_inputs.inputs_fingerprint <> built_days.inputs_fingerprint
 
 ),
 
@@ -170,7 +188,7 @@ final as (
         ) }} as lifecycle_stage,
         cast(as_of.orders_to_date as {{ dbt.type_int() }}) as orders_to_date,
         as_of.last_purchase_on,
-        day_inputs.inputs_batch_id
+        day_inputs.inputs_fingerprint
     from as_of
     inner join day_inputs
         on as_of.day = day_inputs.day

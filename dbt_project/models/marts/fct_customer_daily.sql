@@ -2,12 +2,12 @@
     One row per customer and day with any activity: purchases, returns, web and email events,
     abandoned carts (cart adds with no order placed within 24 hours). Incremental by day: a run
     rebuilds (delete+insert) only the days that changed, which are
-      - days whose newest landed batch (raw rows' _batch_id, from the load manifest) is newer
-        than the batch the stored day was built from: new days, late-arriving orders or
-        events for an earlier day, order status updates;
+      - days whose inputs changed: each day keeps a fingerprint of its source rows (customer,
+        order or event id, and the landing batch the row's latest version came in, from the
+        load manifest). Late-arriving orders or events for an earlier day, order status
+        updates, a cookie linked to a customer, customers merged or turned test accounts all
+        change the fingerprint of the days they touch;
       - the day before each of those (its abandoned carts read the next 24 hours' orders);
-      - days holding a customer_id that is no longer a customer (merged by identity resolution,
-        or now a test account);
       - the last incremental_lookback_days days up to the run date, so re-running a day
         replaces it.
     Only activity on or before the run date (var snapshot_date) is read.
@@ -62,6 +62,7 @@ customer_orders as (
 
     select
         orders.customer_id,
+        orders.order_id,
         orders.ordered_on as day,
         orders.ordered_at,
         orders.status,
@@ -79,6 +80,7 @@ customer_events as (
 
     select
         cookie_owners.customer_id,
+        web_events.event_id,
         cast(web_events.event_at as date) as day,
         web_events.event_at,
         web_events.event_type,
@@ -95,18 +97,22 @@ customer_events as (
 
 source_days as (
 
-    -- The newest landed batch behind each day: a newer one means the day changed.
+    -- Fingerprint of every day's source rows: who, which row, from which landing batch.
     select
         day,
-        max(landed_batch_id) as source_batch_id
+        {{ fingerprint(['customer_id', 'row_id', 'landed_batch_id']) }} as source_fingerprint
     from (
         select
             day,
+            customer_id,
+            order_id as row_id,
             landed_batch_id
         from customer_orders
         union all
         select
             day,
+            customer_id,
+            event_id as row_id,
             landed_batch_id
         from customer_events
     ) as activity
@@ -120,30 +126,13 @@ built_days as (
     {% if is_incremental() %}
         select
             day,
-            max(source_batch_id) as source_batch_id
+            max(source_fingerprint) as source_fingerprint
         from {{ this }}
         group by day
     {% else %}
         select
             day,
-            source_batch_id
-        from source_days
-        where false
-    {% endif %}
-
-),
-
-orphaned_days as (
-
-    -- Days holding a customer_id that is no longer a (real) customer: merged or now a test account.
-    {% if is_incremental() %}
-        select distinct built.day
-        from {{ this }} as built
-        left join real_customers
-            on built.customer_id = real_customers.customer_id
-        where real_customers.customer_id is null
-    {% else %}
-        select day
+            source_fingerprint
         from source_days
         where false
     {% endif %}
@@ -158,9 +147,14 @@ changed_days as (
         on source_days.day = built_days.day
     where
         built_days.day is null
-        or source_days.source_batch_id <> built_days.source_batch_id
+        or source_days.source_fingerprint <> built_days.source_fingerprint
     union all
-    select day from orphaned_days
+    -- Days that had rows and now have none (their only customer merged away, say).
+    select built_days.day
+    from built_days
+    left join source_days
+        on built_days.day = source_days.day
+    where source_days.day is null
     union all
     select day
     from source_days
@@ -204,8 +198,7 @@ order_activity as (
         0 as cart_adds,
         0 as email_opens,
         0 as email_clicks,
-        0 as abandoned_carts,
-        customer_orders.landed_batch_id as orders_batch_id
+        0 as abandoned_carts
     from customer_orders
     inner join days_to_build
         on customer_orders.day = days_to_build.day
@@ -242,8 +235,7 @@ event_activity as (
                 )
                 then 1
             else 0
-        end as abandoned_carts,
-        cast(null as {{ dbt.type_string() }}) as orders_batch_id
+        end as abandoned_carts
     from customer_events
     inner join days_to_build
         on customer_events.day = days_to_build.day
@@ -276,8 +268,7 @@ final as (
         cast(sum(activity.email_opens) as {{ dbt.type_int() }}) as email_opens,
         cast(sum(activity.email_clicks) as {{ dbt.type_int() }}) as email_clicks,
         cast(sum(activity.abandoned_carts) as {{ dbt.type_int() }}) as abandoned_carts,
-        max(activity.orders_batch_id) as orders_batch_id,
-        max(source_days.source_batch_id) as source_batch_id
+        max(source_days.source_fingerprint) as source_fingerprint
     from activity
     inner join source_days
         on activity.day = source_days.day
