@@ -1,7 +1,8 @@
 {#
     Behaviour per customer and snapshot (marts.customer_features adds the RFM scores, the VIP
-    flag and the lifecycle stage on top). RFM and engagement per customer as of the end of each snapshot date (events on or before
-    it). Purchases are completed orders in the reporting currency; cancelled and refunded orders
+    flag and the lifecycle stage on top), as of the end of each snapshot date (events on or
+    before it). Web and e-mail engagement are sums over fct_customer_daily, the incremental
+    daily fact, so the nightly run does not rescan every web event. Purchases are completed orders in the reporting currency; cancelled and refunded orders
     do not count. A customer appears from the day they are first seen. Never bought: recency is
     null, frequency and monetary 0. No web activity: web counts 0.
     Basket features (lines, discounts, categories) read the order lines of those purchases;
@@ -34,6 +35,12 @@ identifiers as (
 web_events as (
 
     select * from {{ ref('stg_web__events') }}
+
+),
+
+daily as (
+
+    select * from {{ ref('fct_customer_daily') }}
 
 ),
 
@@ -217,47 +224,52 @@ cookie_owners as (
 
 ),
 
-customer_events as (
+snapshot_cart_adds as (
 
+    -- Cart adds on a snapshot day, for abandoned carts as of the end of that day.
     select
         cookie_owners.customer_id,
-        web_events.event_at,
-        cast(web_events.event_at as date) as event_on,
-        web_events.event_type,
-        web_events.session_id
+        web_events.event_at as added_at,
+        cast(web_events.event_at as date) as event_on
     from web_events
     inner join cookie_owners
         on web_events.anonymous_id = cookie_owners.anonymous_id
+    where
+        web_events.event_type = 'add_to_cart'
+        and cast(web_events.event_at as date) in (select snapshots.snapshot_date from snapshots)
 
 ),
 
 web_features as (
 
+    -- Web and e-mail engagement from the daily activity fact (one row per customer and day):
+    -- sessions are counted per day, so a session that runs past midnight counts on both days.
     select
         customer_snapshots.customer_id,
         customer_snapshots.snapshot_date,
-        count(distinct case when customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as web_sessions_30d,
-        count(case when customer_events.event_type = 'product_view' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as product_views_30d,
-        count(case when customer_events.event_type = 'add_to_cart' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as cart_adds_30d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_90d,
-        count(case when customer_events.event_type = 'email_click' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_clicks_90d,
-        max(customer_events.event_on) as last_web_event_on,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_90d,
+        max(case when daily.web_events > 0 then daily.day end) as last_web_event_on,
         -- Browsing (any event but a newsletter open) and newsletter opens, over longer windows.
-        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_90d,
-        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_365d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_30d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_365d,
-        max(case when customer_events.event_type <> 'email_open' then customer_events.event_on end) as last_browse_on,
-        max(case when customer_events.event_type = 'email_open' then customer_events.event_on end) as last_email_open_on,
-        count(distinct case when customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as web_sessions_90d,
-        count(case when customer_events.event_type = 'product_view' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as product_views_90d,
-        count(case when customer_events.event_type = 'add_to_cart' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as cart_adds_90d,
-        count(case when customer_events.event_type = 'email_click' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as email_clicks_30d
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_365d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_365d,
+        max(case when daily.browse_events > 0 then daily.day end) as last_browse_on,
+        max(case when daily.email_opens > 0 then daily.day end) as last_email_open_on,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_30d
     from customer_snapshots
-    inner join customer_events
+    inner join daily
         on
-            customer_snapshots.customer_id = customer_events.customer_id
-            and customer_snapshots.snapshot_date >= customer_events.event_on
+            customer_snapshots.customer_id = daily.customer_id
+            and customer_snapshots.snapshot_date >= daily.day
+    where daily.web_events > 0
     group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
 
 ),
@@ -267,13 +279,12 @@ last_day_cart_adds as (
     select
         customer_snapshots.customer_id,
         customer_snapshots.snapshot_date,
-        customer_events.event_at as added_at
+        snapshot_cart_adds.added_at
     from customer_snapshots
-    inner join customer_events
+    inner join snapshot_cart_adds
         on
-            customer_snapshots.customer_id = customer_events.customer_id
-            and customer_snapshots.snapshot_date = customer_events.event_on
-    where customer_events.event_type = 'add_to_cart'
+            customer_snapshots.customer_id = snapshot_cart_adds.customer_id
+            and customer_snapshots.snapshot_date = snapshot_cart_adds.event_on
 
 ),
 
