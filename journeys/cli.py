@@ -183,7 +183,15 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
         for schema, name in counts:
             n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
             rows.add_row(f"{schema}.{name}", f"{n:,}")
+        rule_segments = con.execute(
+            "select segment, channel, min(priority), count(*) from marts.customer_rule_segments "
+            "group by 1, 2 order by 3"
+        ).fetchall()
     console.print(rows)
+    rules = Table("rule segment", "channel", "priority", "customers", title="Rule segments")
+    for name, channel, priority, n in rule_segments:
+        rules.add_row(name, channel, str(priority), f"{n:,}")
+    console.print(rules)
     segments = Table("segment", "customers", title="Published segments")
     for name, n in results["publish"]["segment_sizes"].items():
         segments.add_row(name, f"{n:,}")
