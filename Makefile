@@ -19,7 +19,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help setup run test lint format docs lock clean
+.PHONY: help setup run test lint format docs lock clean bench-features
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ format: setup ## Format Python with ruff
 
 docs: setup ## Build the dbt docs site (lineage included) and serve it on localhost:8080
 	$(PY) -m journeys.docs
+
+bench-features: setup ## Time full-refresh vs one-day incremental build of the feature models (DATE=YYYY-MM-DD, built home)
+	$(PY) -m journeys.feature_bench $(DATE)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs the package registry)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -p $(PY) --no-header --no-annotate -o requirements.lock

@@ -183,7 +183,15 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
         for schema, name in counts:
             n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
             rows.add_row(f"{schema}.{name}", f"{n:,}")
+        rule_segments = con.execute(
+            "select segment, channel, min(priority), count(*) from marts.customer_rule_segments "
+            "group by 1, 2 order by 3"
+        ).fetchall()
     console.print(rows)
+    rules = Table("rule segment", "channel", "priority", "customers", title="Rule segments")
+    for name, channel, priority, n in rule_segments:
+        rules.add_row(name, channel, str(priority), f"{n:,}")
+    console.print(rules)
     segments = Table("segment", "customers", title="Published segments")
     for name, n in results["publish"]["segment_sizes"].items():
         segments.add_row(name, f"{n:,}")
@@ -248,6 +256,39 @@ def paths() -> None:
     """Print where this environment keeps its data (from JOURNEYS_* variables)."""
     for key, value in vars(get_settings()).items():
         console.print(f"{key:<20} {value}")
+
+
+segments_app = typer.Typer(
+    help="Rule segments as code (dbt_project/segments.yml): validate, compile to dbt models.",
+    no_args_is_help=True,
+)
+app.add_typer(segments_app, name="segments")
+
+
+@segments_app.command("check")
+def segments_check() -> None:
+    """Validate segments.yml; exit 1 naming the file, the segment and the reason."""
+    from journeys.segments import check_segments, stale_files
+
+    settings = get_settings()
+    segments = _guarded(lambda: check_segments(settings))
+    table = Table("segment", "priority", "channel", "condition", title=str(settings.segments_file))
+    for s in sorted(segments, key=lambda s: s.priority):
+        table.add_row(s.name, str(s.priority), s.channel, s.condition)
+    console.print(table)
+    stale = stale_files(settings, segments)
+    if stale:
+        console.print(f"[yellow]Compiled models out of date[/]: {', '.join(stale)}")
+        console.print("Run `journeys segments compile` (transform does it too).")
+
+
+@segments_app.command("compile")
+def segments_compile() -> None:
+    """Validate segments.yml and write its dbt models (only the files that changed)."""
+    from journeys.segments import compile_segments
+
+    summary = _guarded(lambda: compile_segments(get_settings()))
+    console.print_json(json.dumps(summary))
 
 
 def main() -> None:  # pragma: no cover - console entry point

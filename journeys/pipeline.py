@@ -76,6 +76,9 @@ def run(
 ) -> dict[str, Summary]:
     """Run every stage in order for `run_date`; stop at the first failure."""
     settings = settings or get_settings()
+    from journeys.segments import check_segments
+
+    check_segments(settings)  # a bad segments.yml fails the run before anything runs
     results: dict[str, Summary] = {}
     for name, stage in STAGES:
         started = time.perf_counter()

@@ -45,6 +45,26 @@ class Settings:
     high_value_share: float = 0.10
     # Identity resolution: memory DuckDB may use for Splink before spilling to disk.
     identity_memory_limit: str = "3GB"
+    # RFM (#9): weights of the recency, frequency and monetary quintile scores in the weighted
+    # score, and the VIP rule: weighted score at least vip_min_rfm_score and at least
+    # vip_min_orders completed purchases.
+    rfm_weights: tuple[float, float, float] = (0.4, 0.3, 0.3)
+    vip_min_rfm_score: float = 4.5
+    vip_min_orders: int = 2
+    # Lifecycle stages (#9): a first purchase within new_days is "new"; a last purchase within
+    # active_days is "active" ("loyal" with at least loyal_min_orders purchases); within
+    # lapsed_days "at_risk"; older "lapsed". Never bought: "prospect".
+    lifecycle_new_days: int = 30
+    lifecycle_active_days: int = 90
+    lifecycle_lapsed_days: int = 180
+    lifecycle_loyal_min_orders: int = 3
+    # Daily models (#9): a full refresh rebuilds this many days of history; an incremental run
+    # also reprocesses this many days before the run date (a cart abandoned late in the evening
+    # is only known the next day) besides every day touched by newly landed rows.
+    history_days: int = 30
+    incremental_lookback_days: int = 1
+    # Rule segment definitions (#9), compiled into dbt models under dbt_project/models/marts.
+    segments_file: Path = DBT_PROJECT_DIR / "segments.yml"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -77,6 +97,14 @@ class Settings:
         }
 
 
+def _weights(text: str) -> tuple[float, float, float]:
+    """`r,f,m` -> three non-negative weights that do not all vanish."""
+    parts = [float(p) for p in text.split(",")]
+    if len(parts) != 3 or min(parts) < 0 or sum(parts) == 0:
+        raise ValueError(f"JOURNEYS_RFM_WEIGHTS={text!r}: expected three weights r,f,m >= 0")
+    return (parts[0], parts[1], parts[2])
+
+
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(env.get("JOURNEYS_HOME", REPO_ROOT / "data")).resolve()
@@ -106,4 +134,14 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
         high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
         identity_memory_limit=env.get("JOURNEYS_IDENTITY_MEMORY_LIMIT", "3GB"),
+        rfm_weights=_weights(env.get("JOURNEYS_RFM_WEIGHTS", "0.4,0.3,0.3")),
+        vip_min_rfm_score=float(env.get("JOURNEYS_VIP_MIN_RFM_SCORE", "4.5")),
+        vip_min_orders=int(env.get("JOURNEYS_VIP_MIN_ORDERS", "2")),
+        lifecycle_new_days=int(env.get("JOURNEYS_LIFECYCLE_NEW_DAYS", "30")),
+        lifecycle_active_days=int(env.get("JOURNEYS_LIFECYCLE_ACTIVE_DAYS", "90")),
+        lifecycle_lapsed_days=int(env.get("JOURNEYS_LIFECYCLE_LAPSED_DAYS", "180")),
+        lifecycle_loyal_min_orders=int(env.get("JOURNEYS_LIFECYCLE_LOYAL_MIN_ORDERS", "3")),
+        history_days=int(env.get("JOURNEYS_HISTORY_DAYS", "30")),
+        incremental_lookback_days=int(env.get("JOURNEYS_INCREMENTAL_LOOKBACK_DAYS", "1")),
+        segments_file=path("JOURNEYS_SEGMENTS_FILE", DBT_PROJECT_DIR / "segments.yml"),
     )

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 
 from journeys.errors import PipelineError
 from journeys.settings import Settings
@@ -43,6 +43,25 @@ def dbt_vars(settings: Settings, run_date: date) -> dict:
         "snapshot_date": snapshots[0].isoformat(),
         "extra_snapshot_dates": [d.isoformat() for d in snapshots[1:]],
         "reporting_currency": settings.reporting_currency,
+        **feature_vars(settings, run_date),
+    }
+
+
+def feature_vars(settings: Settings, run_date: date) -> dict:
+    """RFM weights, the VIP rule, lifecycle thresholds and the daily models' window (#9)."""
+    recency, frequency, monetary = settings.rfm_weights
+    return {
+        "rfm_weights": {"recency": recency, "frequency": frequency, "monetary": monetary},
+        "vip_min_rfm_score": settings.vip_min_rfm_score,
+        "vip_min_orders": settings.vip_min_orders,
+        "lifecycle": {
+            "new_days": settings.lifecycle_new_days,
+            "active_days": settings.lifecycle_active_days,
+            "lapsed_days": settings.lifecycle_lapsed_days,
+            "loyal_min_orders": settings.lifecycle_loyal_min_orders,
+        },
+        "history_start": (run_date - timedelta(days=settings.history_days - 1)).isoformat(),
+        "incremental_lookback_days": settings.incremental_lookback_days,
     }
 
 
@@ -91,7 +110,10 @@ def build(settings: Settings, run_date: date) -> dict:
     rules, stable ids) is Python and sits between the layers.
     """
     from journeys.identity.resolve import resolve_identities
+    from journeys.segments import compile_segments
 
+    # Bad rule segment definitions stop the build before any model runs.
+    segments = compile_segments(settings)
     # dbt unit tests check logic, not data: `make test` runs them, the nightly build does not.
     skip_unit = ["--exclude-resource-type", "unit_test"]
     nodes = invoke(settings, ["build", "--select", "staging", *skip_unit], run_date)
@@ -107,4 +129,5 @@ def build(settings: Settings, run_date: date) -> dict:
         "tests_passed": sum(n["status"] == "pass" for n in tests),
         "warnings": [n["name"] for n in nodes if n["status"] == "warn"],
         "slowest_models": slowest[:5],
+        "rule_segments": segments["segments"],
     }

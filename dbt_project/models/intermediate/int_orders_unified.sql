@@ -47,7 +47,8 @@ online as (
         shop_orders.currency,
         shop_orders.total_amount - shop_orders.discount_amount as amount_in_currency,
         order_links.customer_id,
-        order_links.linked_by as attributed_by
+        order_links.linked_by as attributed_by,
+        shop_orders.landed_batch_id
     from shop_orders
     left join identifiers as order_links
         on order_links.source = 'shop_order' and shop_orders.order_id = order_links.source_key
@@ -64,7 +65,8 @@ store as (
         pos_receipts.currency,
         pos_receipts.total_amount as amount_in_currency,
         receipt_links.customer_id,
-        receipt_links.linked_by as attributed_by
+        receipt_links.linked_by as attributed_by,
+        pos_receipts.landed_batch_id
     from pos_receipts
     left join identifiers as receipt_links
         on receipt_links.source = 'pos_receipt' and pos_receipts.receipt_id = receipt_links.source_key
@@ -90,6 +92,7 @@ converted as (
         unioned.amount_in_currency,
         unioned.customer_id,
         unioned.attributed_by,
+        unioned.landed_batch_id,
         case
             when unioned.currency = '{{ var("reporting_currency") }}' then unioned.amount_in_currency
             else unioned.amount_in_currency * rate_periods.rate
@@ -115,6 +118,7 @@ final as (
         amount,
         customer_id,
         attributed_by,
+        landed_batch_id,
         amount is null as is_missing_fx_rate
     from converted
 

@@ -1,286 +1,118 @@
 {#
-    RFM and engagement per customer as of the end of each snapshot date (events on or before
-    it). Purchases are completed orders in the reporting currency; cancelled and refunded orders
-    do not count. A customer appears from the day they are first seen. Never bought: recency is
-    null, frequency and monetary 0. No web activity: web counts 0.
-    Basket features (lines, discounts, categories) read the order lines of those purchases;
-    the product category is reference data from the catalog, not customer behaviour.
+    The feature table: behaviour per customer and snapshot (int_customer_features_aggregated)
+    plus RFM quintile scores, the weighted RFM score, the VIP flag and the lifecycle stage.
+    Scores rank buyers of the same snapshot; prospects (never bought) have null scores and are
+    never VIP. VIP: weighted RFM score >= var('vip_min_rfm_score') and at least
+    var('vip_min_orders') completed purchases.
 #}
 with
 
-customers as (
+aggregated as (
 
-    select * from {{ ref('dim_customers') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_customer_features_aggregated') }}
 
 ),
 
-identifiers as (
-
-    select * from {{ ref('customer_identifiers') }}
-
-),
-
-web_events as (
-
-    select * from {{ ref('stg_web__events') }}
-
-),
-
-shop_order_lines as (
-
-    select * from {{ ref('stg_shop__order_lines') }}
-
-),
-
-pos_receipt_lines as (
-
-    select * from {{ ref('stg_pos__receipt_lines') }}
-
-),
-
-products as (
-
-    select * from {{ ref('stg_catalog__products') }}
-
-),
-
-snapshots as (
-
-    {{ snapshot_dates_relation() }}
-
-),
-
-customer_snapshots as (
+scored as (
 
     select
-        customers.customer_id,
-        snapshots.snapshot_date,
-        cast(customers.first_seen_at as date) as first_seen_on
-    from customers
-    cross join snapshots
-    where
-        cast(customers.first_seen_at as date) <= snapshots.snapshot_date
-        and not customers.is_test_account
-
-),
-
-order_lines as (
-
-    -- Online lines carry a discount; store receipts have none.
-    select
-        order_id,
-        sku,
-        discount_amount > 0 as is_discounted
-    from shop_order_lines
-    union all
-    select
-        receipt_id as order_id,
-        sku,
-        false as is_discounted
-    from pos_receipt_lines
-
-),
-
-purchases as (
-
-    select
-        customer_id,
-        order_id,
-        ordered_on,
-        channel,
-        amount
-    from orders
-    where status = 'completed' and customer_id is not null
-
-),
-
-purchase_baskets as (
-
-    select
-        purchases.order_id,
-        count(order_lines.order_id) as basket_lines,
-        count(case when order_lines.is_discounted then 1 end) as discounted_lines
-    from purchases
-    inner join order_lines
-        on purchases.order_id = order_lines.order_id
-    group by purchases.order_id
-
-),
-
-purchase_categories as (
-
-    -- When each customer first bought from each category: distinct categories as of any date.
-    select
-        purchases.customer_id,
-        products.category,
-        min(purchases.ordered_on) as first_bought_on
-    from purchases
-    inner join order_lines
-        on purchases.order_id = order_lines.order_id
-    inner join products
-        on order_lines.sku = products.sku
-    group by purchases.customer_id, products.category
-
-),
-
-purchase_features as (
-
-    select
-        customer_snapshots.customer_id,
-        customer_snapshots.snapshot_date,
-        count(purchases.ordered_on) as frequency,
-        coalesce(sum(purchases.amount), 0) as monetary,
-        max(purchases.ordered_on) as last_purchase_on,
-        min(purchases.ordered_on) as first_purchase_on,
-        count(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_90d,
-        coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_90d,
-        count(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_365d,
-        coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_365d,
-        count(case when purchases.channel = 'online' then 1 end) as online_orders,
-        count(purchase_baskets.order_id) as orders_with_lines,
-        coalesce(sum(purchase_baskets.basket_lines), 0) as basket_lines,
-        coalesce(sum(case when purchases.channel = 'online' then purchase_baskets.basket_lines end), 0) as online_lines,
-        coalesce(sum(purchase_baskets.discounted_lines), 0) as discounted_lines
-    from customer_snapshots
-    left join purchases
-        on
-            customer_snapshots.customer_id = purchases.customer_id
-            and customer_snapshots.snapshot_date >= purchases.ordered_on
-    left join purchase_baskets
-        on purchases.order_id = purchase_baskets.order_id
-    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
-
-),
-
-category_features as (
-
-    select
-        customer_snapshots.customer_id,
-        customer_snapshots.snapshot_date,
-        count(*) as distinct_categories
-    from customer_snapshots
-    inner join purchase_categories
-        on
-            customer_snapshots.customer_id = purchase_categories.customer_id
-            and customer_snapshots.snapshot_date >= purchase_categories.first_bought_on
-    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
-
-),
-
-cookie_owners as (
-
-    select
-        source_key as anonymous_id,
-        customer_id
-    from identifiers
-    where source = 'web_cookie'
-
-),
-
-customer_events as (
-
-    select
-        cookie_owners.customer_id,
-        cast(web_events.event_at as date) as event_on,
-        web_events.event_type,
-        web_events.session_id
-    from web_events
-    inner join cookie_owners
-        on web_events.anonymous_id = cookie_owners.anonymous_id
-
-),
-
-web_features as (
-
-    select
-        customer_snapshots.customer_id,
-        customer_snapshots.snapshot_date,
-        count(distinct case when customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as web_sessions_30d,
-        count(case when customer_events.event_type = 'product_view' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as product_views_30d,
-        count(case when customer_events.event_type = 'add_to_cart' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as cart_adds_30d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_90d,
-        count(case when customer_events.event_type = 'email_click' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as email_clicks_90d,
-        max(customer_events.event_on) as last_web_event_on,
-        -- Browsing (any event but a newsletter open) and newsletter opens, over longer windows.
-        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_90d,
-        count(distinct case when customer_events.event_type <> 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then customer_events.session_id end) as browse_sessions_365d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_30d,
-        count(case when customer_events.event_type = 'email_open' and customer_events.event_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as email_opens_365d,
-        max(case when customer_events.event_type <> 'email_open' then customer_events.event_on end) as last_browse_on,
-        max(case when customer_events.event_type = 'email_open' then customer_events.event_on end) as last_email_open_on
-    from customer_snapshots
-    inner join customer_events
-        on
-            customer_snapshots.customer_id = customer_events.customer_id
-            and customer_snapshots.snapshot_date >= customer_events.event_on
-    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+        aggregated.customer_id,
+        aggregated.snapshot_date,
+        aggregated.recency_days,
+        aggregated.frequency,
+        aggregated.monetary,
+        aggregated.tenure_days,
+        aggregated.avg_order_value,
+        aggregated.frequency_90d,
+        aggregated.monetary_90d,
+        aggregated.online_share,
+        aggregated.web_sessions_30d,
+        aggregated.product_views_30d,
+        aggregated.cart_adds_30d,
+        aggregated.email_opens_90d,
+        aggregated.email_clicks_90d,
+        aggregated.days_since_last_web_event,
+        aggregated.days_since_first_purchase,
+        aggregated.avg_days_between_purchases,
+        aggregated.frequency_365d,
+        aggregated.monetary_365d,
+        aggregated.avg_basket_lines,
+        aggregated.discount_share,
+        aggregated.distinct_categories,
+        aggregated.browse_sessions_90d,
+        aggregated.browse_sessions_365d,
+        aggregated.email_opens_30d,
+        aggregated.email_opens_365d,
+        aggregated.days_since_last_browse,
+        aggregated.days_since_last_email_open,
+        aggregated.store_share,
+        aggregated.refunded_orders,
+        aggregated.returns_rate,
+        aggregated.web_sessions_90d,
+        aggregated.product_views_90d,
+        aggregated.cart_adds_90d,
+        aggregated.email_clicks_30d,
+        aggregated.abandoned_carts_24h,
+        aggregated.frequency > 0 as is_buyer,
+        {{ quintile_score('aggregated.recency_days', 'desc', 'aggregated.snapshot_date', 'aggregated.frequency > 0') }} as r_score,
+        {{ quintile_score('aggregated.frequency', 'asc', 'aggregated.snapshot_date', 'aggregated.frequency > 0') }} as f_score,
+        {{ quintile_score('aggregated.monetary', 'asc', 'aggregated.snapshot_date', 'aggregated.frequency > 0') }} as m_score
+    from aggregated
 
 ),
 
 final as (
 
     select
-        customer_snapshots.customer_id,
-        customer_snapshots.snapshot_date,
-        cast({{ dbt.datediff('purchase_features.last_purchase_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as recency_days,
-        cast(purchase_features.frequency as {{ dbt.type_int() }}) as frequency,
-        cast(purchase_features.monetary as {{ dbt.type_float() }}) as monetary,
-        cast({{ dbt.datediff('customer_snapshots.first_seen_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as tenure_days,
-        cast(case when purchase_features.frequency > 0 then purchase_features.monetary / purchase_features.frequency end as {{ dbt.type_float() }}) as avg_order_value,
-        cast(purchase_features.frequency_90d as {{ dbt.type_int() }}) as frequency_90d,
-        cast(purchase_features.monetary_90d as {{ dbt.type_float() }}) as monetary_90d,
-        cast(case when purchase_features.frequency > 0 then 1.0 * purchase_features.online_orders / purchase_features.frequency end as {{ dbt.type_float() }}) as online_share,
-        cast(coalesce(web_features.web_sessions_30d, 0) as {{ dbt.type_int() }}) as web_sessions_30d,
-        cast(coalesce(web_features.product_views_30d, 0) as {{ dbt.type_int() }}) as product_views_30d,
-        cast(coalesce(web_features.cart_adds_30d, 0) as {{ dbt.type_int() }}) as cart_adds_30d,
-        cast(coalesce(web_features.email_opens_90d, 0) as {{ dbt.type_int() }}) as email_opens_90d,
-        cast(coalesce(web_features.email_clicks_90d, 0) as {{ dbt.type_int() }}) as email_clicks_90d,
-        cast({{ dbt.datediff('web_features.last_web_event_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_web_event,
-        cast({{ dbt.datediff('purchase_features.first_purchase_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_first_purchase,
-        cast(
-            case
-                when purchase_features.frequency > 1
-                    then
-                        1.0 * {{ dbt.datediff('purchase_features.first_purchase_on', 'purchase_features.last_purchase_on', 'day') }}
-                        / (purchase_features.frequency - 1)
-            end as {{ dbt.type_float() }}
-        ) as avg_days_between_purchases,
-        cast(purchase_features.frequency_365d as {{ dbt.type_int() }}) as frequency_365d,
-        cast(purchase_features.monetary_365d as {{ dbt.type_float() }}) as monetary_365d,
-        cast(
-            case when purchase_features.orders_with_lines > 0 then 1.0 * purchase_features.basket_lines / purchase_features.orders_with_lines end
-            as {{ dbt.type_float() }}
-        ) as avg_basket_lines,
-        cast(
-            case when purchase_features.online_lines > 0 then 1.0 * purchase_features.discounted_lines / purchase_features.online_lines end
-            as {{ dbt.type_float() }}
-        ) as discount_share,
-        cast(coalesce(category_features.distinct_categories, 0) as {{ dbt.type_int() }}) as distinct_categories,
-        cast(coalesce(web_features.browse_sessions_90d, 0) as {{ dbt.type_int() }}) as browse_sessions_90d,
-        cast(coalesce(web_features.browse_sessions_365d, 0) as {{ dbt.type_int() }}) as browse_sessions_365d,
-        cast(coalesce(web_features.email_opens_30d, 0) as {{ dbt.type_int() }}) as email_opens_30d,
-        cast(coalesce(web_features.email_opens_365d, 0) as {{ dbt.type_int() }}) as email_opens_365d,
-        cast({{ dbt.datediff('web_features.last_browse_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_browse,
-        cast({{ dbt.datediff('web_features.last_email_open_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_email_open
-    from customer_snapshots
-    left join purchase_features
-        on
-            customer_snapshots.customer_id = purchase_features.customer_id
-            and customer_snapshots.snapshot_date = purchase_features.snapshot_date
-    left join category_features
-        on
-            customer_snapshots.customer_id = category_features.customer_id
-            and customer_snapshots.snapshot_date = category_features.snapshot_date
-    left join web_features
-        on
-            customer_snapshots.customer_id = web_features.customer_id
-            and customer_snapshots.snapshot_date = web_features.snapshot_date
+        customer_id,
+        snapshot_date,
+        recency_days,
+        frequency,
+        monetary,
+        tenure_days,
+        avg_order_value,
+        frequency_90d,
+        monetary_90d,
+        online_share,
+        web_sessions_30d,
+        product_views_30d,
+        cart_adds_30d,
+        email_opens_90d,
+        email_clicks_90d,
+        days_since_last_web_event,
+        days_since_first_purchase,
+        avg_days_between_purchases,
+        frequency_365d,
+        monetary_365d,
+        avg_basket_lines,
+        discount_share,
+        distinct_categories,
+        browse_sessions_90d,
+        browse_sessions_365d,
+        email_opens_30d,
+        email_opens_365d,
+        days_since_last_browse,
+        days_since_last_email_open,
+        store_share,
+        refunded_orders,
+        returns_rate,
+        web_sessions_90d,
+        product_views_90d,
+        cart_adds_90d,
+        email_clicks_30d,
+        abandoned_carts_24h,
+        is_buyer,
+        r_score,
+        f_score,
+        m_score,
+        {{ weighted_rfm_score('r_score', 'f_score', 'm_score') }} as rfm_score,
+        coalesce(
+            {{ weighted_rfm_score('r_score', 'f_score', 'm_score') }} >= {{ var('vip_min_rfm_score') }}
+            and frequency >= {{ var('vip_min_orders') }},
+            false
+        ) as is_vip,
+        {{ lifecycle_stage('days_since_first_purchase', 'recency_days', 'frequency') }} as lifecycle_stage
+    from scored
 
 )
 

@@ -18,7 +18,8 @@ final as (
         status,
         currency,
         amount_in_currency,
-        cast(amount as {{ dbt.type_float() }}) as amount
+        cast(amount as {{ dbt.type_float() }}) as amount,
+        landed_batch_id
     from orders
     -- An amount we cannot convert is not guessed: see int_orders_unified.is_missing_fx_rate.
     where not is_missing_fx_rate

@@ -18,6 +18,7 @@ typed as (
         coalesce(lower({{ clean_text('status') }}), 'completed') as status,
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         _delivery_date,
+        _batch_id,
         _file,
         _line
     from source
@@ -41,7 +42,8 @@ final as (
         loyalty_card_id,
         status,
         updated_at,
-        _delivery_date as delivered_on
+        _delivery_date as delivered_on,
+        _batch_id as landed_batch_id
     from latest
 
 )

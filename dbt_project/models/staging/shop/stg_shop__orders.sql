@@ -21,6 +21,7 @@ typed as (
         {{ to_utc_timestamp('updated_at') }} as updated_at,
         {{ clean_text('shipping_postcode') }} as shipping_postcode,
         _delivery_date,
+        _batch_id,
         _file,
         _line
     from source
@@ -47,7 +48,8 @@ final as (
         crm_id,
         updated_at,
         shipping_postcode,
-        _delivery_date as delivered_on
+        _delivery_date as delivered_on,
+        _batch_id as landed_batch_id
     from latest
 
 )

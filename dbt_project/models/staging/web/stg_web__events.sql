@@ -23,6 +23,7 @@ typed as (
         {{ clean_text('utm_medium') }} as utm_medium,
         {{ clean_text('utm_campaign') }} as utm_campaign,
         _delivery_date,
+        _batch_id,
         _file,
         _line
     from source
@@ -54,7 +55,9 @@ final as (
         device,
         utm_source,
         utm_medium,
-        utm_campaign
+        utm_campaign,
+        _delivery_date as delivered_on,
+        _batch_id as landed_batch_id
     from latest
 
 )

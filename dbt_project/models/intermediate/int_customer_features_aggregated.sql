@@ -1,0 +1,391 @@
+{#
+    Behaviour per customer and snapshot (marts.customer_features adds the RFM scores, the VIP
+    flag and the lifecycle stage on top), as of the end of each snapshot date (events on or
+    before it). Web and e-mail engagement are sums over fct_customer_daily, the incremental
+    daily fact, so the nightly run does not rescan every web event. Purchases are completed orders in the reporting currency; cancelled and refunded orders
+    do not count. A customer appears from the day they are first seen. Never bought: recency is
+    null, frequency and monetary 0. No web activity: web counts 0.
+    Basket features (lines, discounts, categories) read the order lines of those purchases;
+    the product category is reference data from the catalog, not customer behaviour.
+    Refunded orders are returns: they count in returns_rate, never in spend ("net of refunds").
+    Abandoned carts in the last 24 hours: add-to-cart events on the snapshot day (the 24 hours
+    before its end) with no order placed by the customer between the cart add and the end of
+    the snapshot day (nothing after the snapshot may be read).
+#}
+with
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+identifiers as (
+
+    select * from {{ ref('customer_identifiers') }}
+
+),
+
+web_events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+daily as (
+
+    select * from {{ ref('fct_customer_daily') }}
+
+),
+
+shop_order_lines as (
+
+    select * from {{ ref('stg_shop__order_lines') }}
+
+),
+
+pos_receipt_lines as (
+
+    select * from {{ ref('stg_pos__receipt_lines') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_catalog__products') }}
+
+),
+
+snapshots as (
+
+    {{ snapshot_dates_relation() }}
+
+),
+
+customer_snapshots as (
+
+    select
+        customers.customer_id,
+        snapshots.snapshot_date,
+        cast(customers.first_seen_at as date) as first_seen_on
+    from customers
+    cross join snapshots
+    where
+        cast(customers.first_seen_at as date) <= snapshots.snapshot_date
+        and not customers.is_test_account
+
+),
+
+order_lines as (
+
+    -- Online lines carry a discount; store receipts have none.
+    select
+        order_id,
+        sku,
+        discount_amount > 0 as is_discounted
+    from shop_order_lines
+    union all
+    select
+        receipt_id as order_id,
+        sku,
+        false as is_discounted
+    from pos_receipt_lines
+
+),
+
+purchases as (
+
+    select
+        customer_id,
+        order_id,
+        ordered_on,
+        channel,
+        amount
+    from orders
+    where status = 'completed' and customer_id is not null
+
+),
+
+placed_orders as (
+
+    -- Orders the customer placed and did not cancel: a refund is a return of a placed order.
+    select
+        customer_id,
+        ordered_at,
+        ordered_on,
+        status
+    from orders
+    where status in ('completed', 'refunded') and customer_id is not null
+
+),
+
+return_features as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        count(*) as placed_orders,
+        count(case when placed_orders.status = 'refunded' then 1 end) as refunded_orders
+    from customer_snapshots
+    inner join placed_orders
+        on
+            customer_snapshots.customer_id = placed_orders.customer_id
+            and customer_snapshots.snapshot_date >= placed_orders.ordered_on
+    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+
+),
+
+purchase_baskets as (
+
+    select
+        purchases.order_id,
+        count(order_lines.order_id) as basket_lines,
+        count(case when order_lines.is_discounted then 1 end) as discounted_lines
+    from purchases
+    inner join order_lines
+        on purchases.order_id = order_lines.order_id
+    group by purchases.order_id
+
+),
+
+purchase_categories as (
+
+    -- When each customer first bought from each category: distinct categories as of any date.
+    select
+        purchases.customer_id,
+        products.category,
+        min(purchases.ordered_on) as first_bought_on
+    from purchases
+    inner join order_lines
+        on purchases.order_id = order_lines.order_id
+    inner join products
+        on order_lines.sku = products.sku
+    group by purchases.customer_id, products.category
+
+),
+
+purchase_features as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        count(purchases.ordered_on) as frequency,
+        coalesce(sum(purchases.amount), 0) as monetary,
+        max(purchases.ordered_on) as last_purchase_on,
+        min(purchases.ordered_on) as first_purchase_on,
+        count(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_90d,
+        coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_90d,
+        count(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then 1 end) as frequency_365d,
+        coalesce(sum(case when purchases.ordered_on > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then purchases.amount end), 0) as monetary_365d,
+        count(case when purchases.channel = 'online' then 1 end) as online_orders,
+        count(purchase_baskets.order_id) as orders_with_lines,
+        coalesce(sum(purchase_baskets.basket_lines), 0) as basket_lines,
+        coalesce(sum(case when purchases.channel = 'online' then purchase_baskets.basket_lines end), 0) as online_lines,
+        coalesce(sum(purchase_baskets.discounted_lines), 0) as discounted_lines
+    from customer_snapshots
+    left join purchases
+        on
+            customer_snapshots.customer_id = purchases.customer_id
+            and customer_snapshots.snapshot_date >= purchases.ordered_on
+    left join purchase_baskets
+        on purchases.order_id = purchase_baskets.order_id
+    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+
+),
+
+category_features as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        count(*) as distinct_categories
+    from customer_snapshots
+    inner join purchase_categories
+        on
+            customer_snapshots.customer_id = purchase_categories.customer_id
+            and customer_snapshots.snapshot_date >= purchase_categories.first_bought_on
+    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+
+),
+
+cookie_owners as (
+
+    select
+        source_key as anonymous_id,
+        customer_id
+    from identifiers
+    where source = 'web_cookie'
+
+),
+
+snapshot_cart_adds as (
+
+    -- Cart adds on a snapshot day, for abandoned carts as of the end of that day.
+    select
+        cookie_owners.customer_id,
+        web_events.event_at as added_at,
+        cast(web_events.event_at as date) as event_on
+    from web_events
+    inner join cookie_owners
+        on web_events.anonymous_id = cookie_owners.anonymous_id
+    where
+        web_events.event_type = 'add_to_cart'
+        and cast(web_events.event_at as date) in (select snapshots.snapshot_date from snapshots)
+
+),
+
+web_features as (
+
+    -- Web and e-mail engagement from the daily activity fact (one row per customer and day):
+    -- sessions are counted per day, so a session that runs past midnight counts on both days.
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_90d,
+        max(case when daily.web_events > 0 then daily.day end) as last_web_event_on,
+        -- Browsing (any event but a newsletter open) and newsletter opens, over longer windows.
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_365d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_30d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_365d,
+        max(case when daily.browse_events > 0 then daily.day end) as last_browse_on,
+        max(case when daily.email_opens > 0 then daily.day end) as last_email_open_on,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_90d,
+        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_30d
+    from customer_snapshots
+    inner join daily
+        on
+            customer_snapshots.customer_id = daily.customer_id
+            and customer_snapshots.snapshot_date >= daily.day
+    where daily.web_events > 0
+    group by customer_snapshots.customer_id, customer_snapshots.snapshot_date
+
+),
+
+last_day_cart_adds as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        snapshot_cart_adds.added_at
+    from customer_snapshots
+    inner join snapshot_cart_adds
+        on
+            customer_snapshots.customer_id = snapshot_cart_adds.customer_id
+            and customer_snapshots.snapshot_date = snapshot_cart_adds.event_on
+
+),
+
+abandoned_cart_features as (
+
+    select
+        last_day_cart_adds.customer_id,
+        last_day_cart_adds.snapshot_date,
+        count(*) as abandoned_carts_24h
+    from last_day_cart_adds
+    where
+        not exists (
+            select 1
+            from placed_orders
+            where
+                placed_orders.customer_id = last_day_cart_adds.customer_id
+                and placed_orders.ordered_at >= last_day_cart_adds.added_at
+                and placed_orders.ordered_on = last_day_cart_adds.snapshot_date
+        )
+    group by last_day_cart_adds.customer_id, last_day_cart_adds.snapshot_date
+
+),
+
+final as (
+
+    select
+        customer_snapshots.customer_id,
+        customer_snapshots.snapshot_date,
+        cast({{ dbt.datediff('purchase_features.last_purchase_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as recency_days,
+        cast(purchase_features.frequency as {{ dbt.type_int() }}) as frequency,
+        cast(purchase_features.monetary as {{ dbt.type_float() }}) as monetary,
+        cast({{ dbt.datediff('customer_snapshots.first_seen_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as tenure_days,
+        cast(case when purchase_features.frequency > 0 then purchase_features.monetary / purchase_features.frequency end as {{ dbt.type_float() }}) as avg_order_value,
+        cast(purchase_features.frequency_90d as {{ dbt.type_int() }}) as frequency_90d,
+        cast(purchase_features.monetary_90d as {{ dbt.type_float() }}) as monetary_90d,
+        cast(case when purchase_features.frequency > 0 then 1.0 * purchase_features.online_orders / purchase_features.frequency end as {{ dbt.type_float() }}) as online_share,
+        cast(coalesce(web_features.web_sessions_30d, 0) as {{ dbt.type_int() }}) as web_sessions_30d,
+        cast(coalesce(web_features.product_views_30d, 0) as {{ dbt.type_int() }}) as product_views_30d,
+        cast(coalesce(web_features.cart_adds_30d, 0) as {{ dbt.type_int() }}) as cart_adds_30d,
+        cast(coalesce(web_features.email_opens_90d, 0) as {{ dbt.type_int() }}) as email_opens_90d,
+        cast(coalesce(web_features.email_clicks_90d, 0) as {{ dbt.type_int() }}) as email_clicks_90d,
+        cast({{ dbt.datediff('web_features.last_web_event_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_web_event,
+        cast({{ dbt.datediff('purchase_features.first_purchase_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_first_purchase,
+        cast(
+            case
+                when purchase_features.frequency > 1
+                    then
+                        1.0 * {{ dbt.datediff('purchase_features.first_purchase_on', 'purchase_features.last_purchase_on', 'day') }}
+                        / (purchase_features.frequency - 1)
+            end as {{ dbt.type_float() }}
+        ) as avg_days_between_purchases,
+        cast(purchase_features.frequency_365d as {{ dbt.type_int() }}) as frequency_365d,
+        cast(purchase_features.monetary_365d as {{ dbt.type_float() }}) as monetary_365d,
+        cast(
+            case when purchase_features.orders_with_lines > 0 then 1.0 * purchase_features.basket_lines / purchase_features.orders_with_lines end
+            as {{ dbt.type_float() }}
+        ) as avg_basket_lines,
+        cast(
+            case when purchase_features.online_lines > 0 then 1.0 * purchase_features.discounted_lines / purchase_features.online_lines end
+            as {{ dbt.type_float() }}
+        ) as discount_share,
+        cast(coalesce(category_features.distinct_categories, 0) as {{ dbt.type_int() }}) as distinct_categories,
+        cast(coalesce(web_features.browse_sessions_90d, 0) as {{ dbt.type_int() }}) as browse_sessions_90d,
+        cast(coalesce(web_features.browse_sessions_365d, 0) as {{ dbt.type_int() }}) as browse_sessions_365d,
+        cast(coalesce(web_features.email_opens_30d, 0) as {{ dbt.type_int() }}) as email_opens_30d,
+        cast(coalesce(web_features.email_opens_365d, 0) as {{ dbt.type_int() }}) as email_opens_365d,
+        cast({{ dbt.datediff('web_features.last_browse_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_browse,
+        cast({{ dbt.datediff('web_features.last_email_open_on', 'customer_snapshots.snapshot_date', 'day') }} as {{ dbt.type_int() }}) as days_since_last_email_open,
+        cast(case when purchase_features.frequency > 0 then 1.0 - 1.0 * purchase_features.online_orders / purchase_features.frequency end as {{ dbt.type_float() }}) as store_share,
+        cast(coalesce(return_features.refunded_orders, 0) as {{ dbt.type_int() }}) as refunded_orders,
+        cast(
+            case when return_features.placed_orders > 0 then 1.0 * return_features.refunded_orders / return_features.placed_orders end
+            as {{ dbt.type_float() }}
+        ) as returns_rate,
+        cast(coalesce(web_features.web_sessions_90d, 0) as {{ dbt.type_int() }}) as web_sessions_90d,
+        cast(coalesce(web_features.product_views_90d, 0) as {{ dbt.type_int() }}) as product_views_90d,
+        cast(coalesce(web_features.cart_adds_90d, 0) as {{ dbt.type_int() }}) as cart_adds_90d,
+        cast(coalesce(web_features.email_clicks_30d, 0) as {{ dbt.type_int() }}) as email_clicks_30d,
+        cast(coalesce(abandoned_cart_features.abandoned_carts_24h, 0) as {{ dbt.type_int() }}) as abandoned_carts_24h
+    from customer_snapshots
+    left join purchase_features
+        on
+            customer_snapshots.customer_id = purchase_features.customer_id
+            and customer_snapshots.snapshot_date = purchase_features.snapshot_date
+    left join category_features
+        on
+            customer_snapshots.customer_id = category_features.customer_id
+            and customer_snapshots.snapshot_date = category_features.snapshot_date
+    left join web_features
+        on
+            customer_snapshots.customer_id = web_features.customer_id
+            and customer_snapshots.snapshot_date = web_features.snapshot_date
+    left join return_features
+        on
+            customer_snapshots.customer_id = return_features.customer_id
+            and customer_snapshots.snapshot_date = return_features.snapshot_date
+    left join abandoned_cart_features
+        on
+            customer_snapshots.customer_id = abandoned_cart_features.customer_id
+            and customer_snapshots.snapshot_date = abandoned_cart_features.snapshot_date
+
+)
+
+select * from final
