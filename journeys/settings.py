@@ -43,6 +43,10 @@ class Settings:
     retrain_every_days: int = 7
     promotion_margin: float = 0.005
     high_value_share: float = 0.10
+    # Activation (journeys/activation.py): the channel the model segments are exported to (rule
+    # segments name their own), and the share of each audience held out as a control group.
+    activation_default_channel: str = "email"
+    control_group_share: float = 0.10
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -103,4 +107,6 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_every_days=int(env.get("JOURNEYS_RETRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
         high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
+        activation_default_channel=env.get("JOURNEYS_ACTIVATION_DEFAULT_CHANNEL", "email").lower(),
+        control_group_share=float(env.get("JOURNEYS_CONTROL_GROUP_SHARE", "0.10")),
     )
