@@ -411,27 +411,29 @@ def _record(con: duckdb.DuckDBPyConnection, run_date: date, final: Path, summary
             "from activation.audience_members where status = 'control'"
         )
         con.execute("delete from activation.exports where run_date = ?", [run_date])
-        con.executemany(
-            "insert into activation.exports values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [
+        if summary:
+            con.executemany(
+                "insert into activation.exports values "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                 [
-                    run_date,
-                    a["channel"],
-                    a["audience"],
-                    a["members"],
-                    a["exported"],
-                    a["control"],
-                    a["no_consent"],
-                    a["no_contact"],
-                    a["outranked"],
-                    a["adds"],
-                    a["removes"],
-                    a["checksum"],
-                    str(final),
-                ]
-                for a in summary
-            ],
-        )
+                    [
+                        run_date,
+                        a["channel"],
+                        a["audience"],
+                        a["members"],
+                        a["exported"],
+                        a["control"],
+                        a["no_consent"],
+                        a["no_contact"],
+                        a["outranked"],
+                        a["adds"],
+                        a["removes"],
+                        a["checksum"],
+                        str(final),
+                    ]
+                    for a in summary
+                ],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
