@@ -5,7 +5,7 @@ Audiences come from one relation, the view `activation.audiences`: the rule segm
 `marts.customer_segments` on the configured default channel. A warehouse without rule segments
 gets the model audiences only (the summary says so).
 
-Who is sent is decided in SQL, in one statement (`activation.audience_members` for the run date):
+Who is sent is decided in SQL, in one statement (temp table `audience_members`, run date):
 every member gets a status: `no_consent` (marts.customer_consent does not say opt_in for the
 channel), `no_contact` (nothing to reach them by on the channel), `outranked` (a higher-priority
 rule audience on the same channel has them), `control` (held out) or `exported`. The files are
@@ -93,13 +93,18 @@ def define_audiences(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool
             f"JOURNEYS_ACTIVATION_DEFAULT_CHANNEL={settings.activation_default_channel!r} is "
             f"not a channel ({', '.join(CHANNELS)})"
         )
+    # Slugs are computed once per distinct name, not once per row.
     slug = "trim(regexp_replace(lower({0}), '[^a-z0-9]+', '_', 'g'), '_')"
     model = f"""
-        select customer_id, snapshot_date, 'model_' || {slug.format("segment_name")} as audience,
+        select segments.customer_id, segments.snapshot_date, names.audience,
                '{settings.activation_default_channel}' as channel,
                cast(null as integer) as priority,
-               'Model segment: ' || segment_name as description, 'model' as kind
-        from marts.customer_segments"""
+               'Model segment: ' || segments.segment_name as description, 'model' as kind
+        from marts.customer_segments as segments
+        inner join (
+            select distinct segment_name, 'model_' || {slug.format("segment_name")} as audience
+            from marts.customer_segments
+        ) as names using (segment_name)"""
     has_rules = table_exists(con, "marts", "customer_rule_segments")
     if has_rules:
         present = {
@@ -123,16 +128,19 @@ def define_audiences(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool
             )
         model += f"""
         union all
-        select customer_id, snapshot_date, {slug.format("segment")}, channel,
-               cast(priority as integer), description, 'rule'
-        from {RULE_SEGMENTS}"""
+        select rules.customer_id, rules.snapshot_date, names.audience, rules.channel,
+               cast(rules.priority as integer), rules.description, 'rule'
+        from {RULE_SEGMENTS} as rules
+        inner join (
+            select distinct segment, {slug.format("segment")} as audience from {RULE_SEGMENTS}
+        ) as names using (segment)"""
     con.execute("create schema if not exists activation")
     con.execute(f"create or replace view activation.audiences as {model}")
     return has_rules
 
 
 def select_members(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: date) -> None:
-    """`activation.audience_members`: every audience member of the run date with their status.
+    """Temp table `audience_members`: every audience member of the run date with a status.
 
     The consent check is the inner part of this statement: a member is `exported` only when
     marts.customer_consent says is_consented for the audience's channel.
@@ -143,7 +151,7 @@ def select_members(con: duckdb.DuckDBPyConnection, settings: Settings, run_date:
     )
     con.execute(
         f"""
-        create or replace table activation.audience_members as
+        create or replace temp table audience_members as
         with contact as (
             select
                 customer_id,
@@ -209,7 +217,7 @@ def export_audiences(
         "count(*) filter (status = 'exported'), count(*) filter (status = 'control'), "
         "count(*) filter (status = 'no_consent'), count(*) filter (status = 'no_contact'), "
         "count(*) filter (status = 'outranked'), count(*) "
-        "from activation.audience_members group by 1, 2 order by 1, 2"
+        "from audience_members group by 1, 2 order by 1, 2"
     ).fetchall()
     provenance = _model_provenance(con, run_date)
     root = settings.activation
@@ -231,7 +239,7 @@ def export_audiences(
             selection = (
                 f"select customer_id, snapshot_date, "
                 f"{''.join(c + ', ' for c in CHANNEL_COLUMNS[channel])}audience "
-                f"from activation.audience_members "
+                f"from audience_members "
                 f"where channel = '{channel}' and audience = '{audience}' and status = 'exported' "
                 f"order by customer_id"
             )
@@ -408,7 +416,7 @@ def _record(con: duckdb.DuckDBPyConnection, run_date: date, final: Path, summary
         con.execute(
             "insert into activation.control_group_members "
             "select run_date, channel, audience, customer_id, control_bucket "
-            "from activation.audience_members where status = 'control'"
+            "from audience_members where status = 'control'"
         )
         con.execute("delete from activation.exports where run_date = ?", [run_date])
         if summary:
