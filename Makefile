@@ -19,7 +19,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help setup run test lint format docs lock clean
+.PHONY: help setup run test lint format docs lock clean bench-activation
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -57,3 +57,6 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs the package reg
 
 clean: ## Delete generated data (JOURNEYS_HOME's default data/ folder)
 	rm -rf data
+
+bench-activation: setup ## Time publication and every activation export at CUSTOMERS (default 3000; try 1000000)
+	$(PY) -m journeys.activation_bench --customers $(CUSTOMERS) --home $${TMPDIR:-/tmp}/journeys-bench-activation

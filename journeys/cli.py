@@ -188,6 +188,21 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
     for name, n in results["publish"]["segment_sizes"].items():
         segments.add_row(name, f"{n:,}")
     console.print(segments)
+    audiences = Table(
+        "channel", "audience", "members", "exported", "control", "no consent", title="Activation"
+    )
+    for a in results["publish"].get("activation", {}).get("audiences", []):
+        eligible = a["exported"] + a["control"]
+        share = f" ({a['control'] / eligible:.1%})" if eligible else ""
+        audiences.add_row(
+            a["channel"],
+            a["audience"],
+            f"{a['members']:,}",
+            f"{a['exported']:,}",
+            f"{a['control']:,}{share}",
+            f"{a['no_consent']:,}",
+        )
+    console.print(audiences)
     console.print(_churn_line(results["train"].get("churn") or {}))
     land = results["land"]
     console.print(
