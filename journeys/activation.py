@@ -169,33 +169,56 @@ def select_members(con: duckdb.DuckDBPyConnection, settings: Settings, run_date:
                     partition by audiences.customer_id, audiences.channel, audiences.kind
                     order by audiences.priority asc nulls last, audiences.audience
                 ) as channel_rank,
-                cast(('0x' || left(sha256(audiences.customer_id || ':' || audiences.audience), 8))
-                     as ubigint) / 4294967296.0 as control_bucket,
-                case when audiences.channel = 'email' then contact.email end as email,
-                case when audiences.channel = 'sms' then contact.phone end as phone,
-                case when audiences.channel = 'ads' then sha256(contact.email) end as email_sha256,
-                case when audiences.channel = 'ads' then sha256(contact.phone) end as phone_sha256
+                contact.email as contact_email,
+                contact.phone as contact_phone
             from activation.audiences as audiences
             inner join contact using (customer_id)
             left join marts.customer_consent as consent
                 on consent.customer_id = audiences.customer_id
                 and consent.channel = audiences.channel
             where audiences.snapshot_date = $run_date and not contact.is_test_account
+        ),
+        bucketed as (
+            -- hashed only for those who would be sent: the rest need no bucket
+            select
+                *,
+                case when is_consented and is_reachable and channel_rank = 1 then
+                    cast(('0x' || left(sha256(customer_id || ':' || audience), 8)) as ubigint)
+                    / 4294967296.0
+                end as control_bucket
+            from members
+        ),
+        with_status as (
+            select
+                *,
+                case
+                    when not is_consented then 'no_consent'
+                    when not is_reachable then 'no_contact'
+                    when channel_rank > 1 then 'outranked'
+                    when control_bucket < $share then 'control'
+                    else 'exported'
+                end as status
+            from bucketed
         )
         select
             $run_date as run_date,
-            *,
-            case
-                when not is_consented then 'no_consent'
-                when not is_reachable then 'no_contact'
-                when channel_rank > 1 then 'outranked'
-                when control_bucket < $share then 'control'
-                else 'exported'
-            end as status
-        from members
-        order by channel, audience, customer_id
+            customer_id, snapshot_date, channel, audience, kind, priority, description,
+            is_consented, is_reachable, channel_rank, control_bucket, status,
+            case when status = 'exported' and channel = 'email' then contact_email end as email,
+            case when status = 'exported' and channel = 'sms' then contact_phone end as phone,
+            case when status = 'exported' and channel = 'ads' then sha256(contact_email) end
+                as email_sha256,
+            case when status = 'exported' and channel = 'ads' then sha256(contact_phone) end
+                as phone_sha256
+        from with_status
         """,
         {"run_date": run_date, "share": settings.control_group_share},
+    )
+    # What the files copy, sorted once so each audience's rows are contiguous and in id order.
+    con.execute(
+        "create or replace temp table audience_exports as "
+        "select * from audience_members where status = 'exported' "
+        "order by channel, audience, customer_id"
     )
 
 
@@ -239,8 +262,7 @@ def export_audiences(
             selection = (
                 f"select customer_id, snapshot_date, "
                 f"{''.join(c + ', ' for c in CHANNEL_COLUMNS[channel])}audience "
-                f"from audience_members "
-                f"where channel = '{channel}' and audience = '{audience}' and status = 'exported' "
+                f"from audience_exports where channel = '{channel}' and audience = '{audience}' "
                 f"order by customer_id"
             )
             files = _copy_both(con, selection, folder / audience)
