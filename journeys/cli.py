@@ -149,7 +149,7 @@ def score(run_date: RunDate = None) -> None:
 
 @app.command()
 def publish(run_date: RunDate = None) -> None:
-    """Publish marts.customer_segments atomically and write the activation file."""
+    """Publish marts.customer_segments atomically and write the activation exports."""
     _stage("publish", run_date)
 
 
