@@ -3,9 +3,10 @@
 Hypothesis draws people with merged CRM records (shared e-mails and phones included), guest
 orders, test accounts, segment memberships and a consent history with ties in time, given through
 any identifier (or one nobody has). The warehouse runs the real dbt consent models and the real
-exporter; the files on disk are then checked against the rule stated plainly: a customer may get
-a channel only when, among the channel's events that name any of their identifiers, some opt-in
-has no opt-out at the same time or later.
+exporter; the files on disk are then checked against the rule stated plainly (`_consented`): a
+customer may get a channel only when, among the channel's events that name any of their
+identifiers, some opt-in that is theirs (it names them alone, or their CRM id) has no opt-out
+at the same time or later.
 """
 
 from __future__ import annotations
@@ -127,18 +128,30 @@ def _build(people: list[dict], events: list[dict]) -> tuple[dict, list[dict], di
     return rows, rules, identifiers
 
 
-def _consented(identifiers: set, channel: str, events: list[dict]) -> bool:
-    """The rule, stated plainly: an opt-in with no opt-out at the same time or later."""
-    mine = [
+def _consented(customer: str, identifiers: dict, channel: str, events: list[dict]) -> bool:
+    """The rule, stated plainly.
+
+    An event is the customer's when it carries one of their identifiers. Opt-outs count for
+    everyone they name; an opt-in counts only when it names this customer alone or carries
+    their CRM id. Consent = such an opt-in with no opt-out of theirs at the same time or later.
+    """
+
+    def keys(e: dict) -> set:
+        return {("crm_id", e["crm_id"]), ("email", e["email"]), ("phone", e["phone"])}
+
+    mine = [e for e in events if e["channel"] == channel and keys(e) & identifiers[customer]]
+    opt_ins = [
         e
-        for e in events
-        if e["channel"] == channel
-        and ({("crm_id", e["crm_id"]), ("email", e["email"]), ("phone", e["phone"])} & identifiers)
+        for e in mine
+        if e["status"] == "opt_in"
+        and (
+            ("crm_id", e["crm_id"]) in identifiers[customer]
+            or sum(bool(keys(e) & held) for held in identifiers.values()) == 1
+        )
     ]
     return any(
-        e["status"] == "opt_in"
-        and not any(o["status"] == "opt_out" and o["event_at"] >= e["event_at"] for o in mine)
-        for e in mine
+        not any(o["status"] == "opt_out" and o["event_at"] >= e["event_at"] for o in mine)
+        for e in opt_ins
     )
 
 
@@ -183,7 +196,7 @@ def test_no_customer_without_consent_reaches_a_channel(
         }
         for customer in exported:
             assert customer not in test_accounts, (channel, customer)
-            assert _consented(identifiers[customer], channel, consent_events), (channel, customer)
+            assert _consented(customer, identifiers, channel, consent_events), (channel, customer)
         assert not exported & control, channel
         # And nobody with consent and a contact is left out: the check is not vacuous.
         reachable = {
@@ -196,7 +209,7 @@ def test_no_customer_without_consent_reaches_a_channel(
         expected = {
             c
             for c in reachable - test_accounts
-            if _consented(identifiers[c], channel, consent_events)
+            if _consented(c, identifiers, channel, consent_events)
         }
         assert exported | control == expected, channel
     _assert_no_raw_email_in_ads(folder)

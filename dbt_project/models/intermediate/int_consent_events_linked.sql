@@ -3,7 +3,9 @@
     the identifiers the customer's records carry: a CRM id, an e-mail address (CRM records and
     the customer's orders) or a phone number (CRM records). Once identities are merged, events
     given under any of a person's identifiers are the person's. An identifier shared by several
-    customers gives the event to each of them, so an opt-out is never lost to an ambiguity.
+    customers (a household's e-mail or landline) gives the event to each of them, with
+    customers_named saying how many: customer_consent lets such an opt-out count for all of
+    them but such an opt-in for none (whose agreement it was is unknown).
     Events for channels outside the contract are left out (the contract test reports them).
 #}
 with
@@ -117,7 +119,8 @@ final as (
         valid_events.consent_source,
         valid_events.policy_version,
         valid_events.consent_event_id,
-        matches.matched_on
+        matches.matched_on,
+        count(*) over (partition by matches.consent_event_id) as customers_named
     from matches
     inner join valid_events on matches.consent_event_id = valid_events.consent_event_id
 

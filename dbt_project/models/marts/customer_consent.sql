@@ -5,6 +5,9 @@
       elsewhere, and a newer opt-in beats an older opt-out.
     - Events at the same instant: the opt-out wins (doubt means no consent), then the highest
       event id, so the pick is deterministic.
+    - An opt-in given through an identifier several customers share (a household's e-mail or
+      landline) and not through the customer's own CRM id is nobody's in particular: it is left
+      out. An opt-out counts for everyone it names.
     - No event means no consent: consent_status 'none', is_consented false.
     Activation selects audiences by joining this table; nothing is filtered by convention later.
 #}
@@ -22,6 +25,16 @@ linked_events as (
 
 ),
 
+attributable_events as (
+
+    select * from linked_events
+    where
+        status = 'opt_out'
+        or customers_named = 1
+        or contains(matched_on, 'crm_id')
+
+),
+
 channels as (
 
     select channel
@@ -32,15 +45,15 @@ channels as (
 ranked_events as (
 
     select
-        linked_events.*,
+        attributable_events.*,
         row_number() over (
-            partition by linked_events.customer_id, linked_events.channel
+            partition by attributable_events.customer_id, attributable_events.channel
             order by
-                linked_events.event_at desc,
-                case when linked_events.status = 'opt_out' then 0 else 1 end asc,
-                linked_events.consent_event_id desc
+                attributable_events.event_at desc,
+                case when attributable_events.status = 'opt_out' then 0 else 1 end asc,
+                attributable_events.consent_event_id desc
         ) as recency_rank
-    from linked_events
+    from attributable_events
 
 ),
 
