@@ -60,12 +60,24 @@ crm_records as (
 
 customer_keys as (
 
-    select customer_id, 'crm_id' as key_type, crm_id as key_value from crm_records
+    select
+        customer_id,
+        'crm_id' as key_type,
+        crm_id as key_value
+    from crm_records
     union
-    select customer_id, 'email' as key_type, email as key_value from crm_records
+    select
+        customer_id,
+        'email' as key_type,
+        email as key_value
+    from crm_records
     where email is not null
     union
-    select customer_id, 'phone' as key_type, phone as key_value from crm_records
+    select
+        customer_id,
+        'phone' as key_type,
+        phone as key_value
+    from crm_records
     where phone is not null
     union
     select
@@ -77,20 +89,36 @@ customer_keys as (
         on identifiers.source = 'shop_order' and identifiers.source_key = shop_orders.order_id
     where shop_orders.customer_email is not null
     union
-    select customer_id, 'email' as key_type, source_key as key_value from identifiers
+    select
+        customer_id,
+        'email' as key_type,
+        source_key as key_value
+    from identifiers
     where source = 'shop_email'
 
 ),
 
 event_keys as (
 
-    select consent_event_id, 'crm_id' as key_type, crm_id as key_value from valid_events
+    select
+        consent_event_id,
+        'crm_id' as key_type,
+        crm_id as key_value
+    from valid_events
     where crm_id is not null
     union all
-    select consent_event_id, 'email' as key_type, email as key_value from valid_events
+    select
+        consent_event_id,
+        'email' as key_type,
+        email as key_value
+    from valid_events
     where email is not null
     union all
-    select consent_event_id, 'phone' as key_type, phone as key_value from valid_events
+    select
+        consent_event_id,
+        'phone' as key_type,
+        phone as key_value
+    from valid_events
     where phone is not null
 
 ),
@@ -103,8 +131,9 @@ matches as (
         string_agg(distinct event_keys.key_type, ', ' order by event_keys.key_type) as matched_on
     from event_keys
     inner join customer_keys
-        on event_keys.key_type = customer_keys.key_type
-        and event_keys.key_value = customer_keys.key_value
+        on
+            event_keys.key_type = customer_keys.key_type
+            and event_keys.key_value = customer_keys.key_value
     group by customer_keys.customer_id, event_keys.consent_event_id
 
 ),

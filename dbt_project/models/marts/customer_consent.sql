@@ -37,7 +37,7 @@ attributable_events as (
 
 channels as (
 
-    select channel
+    select contract_channels.channel
     from (values ('email'), ('sms'), ('push'), ('ads')) as contract_channels (channel)
 
 ),
