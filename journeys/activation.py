@@ -53,8 +53,9 @@ RULE_SEGMENT_COLUMNS = (
 )
 CONSENT_RULE = (
     "marts.customer_consent: the customer's latest consent event for the channel, through any "
-    "of their merged identifiers, must be an opt_in (same instant: opt_out wins); no event = no "
-    "consent"
+    "of their merged identifiers, must be an opt_in (same instant: opt_out wins; an opt-in "
+    "through an identifier shared with other customers counts only with the customer's CRM id); "
+    "no event = no consent"
 )
 CONTROL_RULE = "first 32 bits of sha256(customer_id || ':' || audience) / 2^32 < share"
 E164 = r"^\+[1-9][0-9]{6,14}$"
