@@ -19,7 +19,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help setup run test lint format docs lock clean bench-features
+.PHONY: help setup run test lint format docs lock clean bench-features bench-activation
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -104,3 +104,5 @@ backfill: setup ## Run the nightly DAG for FROM..TO (YYYY-MM-DD, inclusive), a d
 	$(PY) -m journeys.orchestration manifest
 	$(AIRFLOW) backfill create --dag-id customer_journeys_nightly --from-date $(FROM) --to-date $(TO) --max-active-runs 1 --reprocess-behavior $(REPROCESS)
 	@echo "Backfill queued: days $(FROM)..$(TO), oldest first. Follow it at $(AIRFLOW_URL)/dags/customer_journeys_nightly"
+bench-activation: setup ## Time publication and every activation export at CUSTOMERS (default 3000; try 1000000)
+	$(PY) -m journeys.activation_bench --customers $(CUSTOMERS) --home $${TMPDIR:-/tmp}/journeys-bench-activation

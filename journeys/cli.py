@@ -149,7 +149,7 @@ def score(run_date: RunDate = None) -> None:
 
 @app.command()
 def publish(run_date: RunDate = None) -> None:
-    """Publish marts.customer_segments atomically and write the activation file."""
+    """Publish marts.customer_segments atomically and write the activation exports."""
     _stage("publish", run_date)
 
 
@@ -196,6 +196,21 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
     for name, n in results["publish"]["segment_sizes"].items():
         segments.add_row(name, f"{n:,}")
     console.print(segments)
+    audiences = Table(
+        "channel", "audience", "members", "exported", "control", "no consent", title="Activation"
+    )
+    for a in results["publish"].get("activation", {}).get("audiences", []):
+        eligible = a["exported"] + a["control"]
+        share = f" ({a['control'] / eligible:.1%})" if eligible else ""
+        audiences.add_row(
+            a["channel"],
+            a["audience"],
+            f"{a['members']:,}",
+            f"{a['exported']:,}",
+            f"{a['control']:,}{share}",
+            f"{a['no_consent']:,}",
+        )
+    console.print(audiences)
     console.print(_churn_line(results["train"].get("churn") or {}))
     land = results["land"]
     console.print(

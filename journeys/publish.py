@@ -1,20 +1,57 @@
-"""Publication: the activation table swapped in whole, its history, and the activation file.
+"""Publication: the activation table swapped in whole, its history, movements and the exports.
 
 `marts.customer_segments` is built aside as `customer_segments__next` and swapped in inside one
 transaction: readers see the previous version or the new one, never half of it, and a failure
 leaves the previous version in place. Re-publishing a date replaces that date's history rows.
+`marts.customer_segment_movements` (a view over the history) says who moved from which segment
+to which and when. The activation exports (journeys.activation) follow, from the same data.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
+from pathlib import Path
 
+from journeys.activation import export_audiences
 from journeys.errors import PipelineError
 from journeys.settings import Settings
 from journeys.warehouse import connect, table_exists
 
 SEGMENTS = "marts.customer_segments"
+SEGMENTS_FILE = "customer_segments.csv"
+# One row per customer and published run where the segment differs from the previous run's:
+# from_segment null = first published, to_segment null = no longer published (e.g. erased).
+MOVEMENTS_VIEW = f"""
+create or replace view marts.customer_segment_movements as
+with runs as (
+    select snapshot_date, lag(snapshot_date) over (order by snapshot_date) as previous_snapshot_date
+    from (select distinct snapshot_date from {SEGMENTS}_history)
+),
+stays as (
+    select
+        runs.snapshot_date as moved_on, runs.previous_snapshot_date, this_run.customer_id,
+        last_run.segment_id as from_segment_id, last_run.segment_name as from_segment,
+        this_run.segment_id as to_segment_id, this_run.segment_name as to_segment,
+        this_run.published_at
+    from runs
+    join {SEGMENTS}_history as this_run using (snapshot_date)
+    left join {SEGMENTS}_history as last_run
+        on last_run.snapshot_date = runs.previous_snapshot_date
+        and last_run.customer_id = this_run.customer_id
+),
+leaves as (
+    select
+        runs.snapshot_date, runs.previous_snapshot_date, last_run.customer_id,
+        last_run.segment_id, last_run.segment_name, null, null, null
+    from runs
+    join {SEGMENTS}_history as last_run on last_run.snapshot_date = runs.previous_snapshot_date
+    anti join {SEGMENTS}_history as this_run
+        on this_run.snapshot_date = runs.snapshot_date
+        and this_run.customer_id = last_run.customer_id
+)
+select * from (select * from stays union all select * from leaves)
+where (from_segment_id, from_segment) is distinct from (to_segment_id, to_segment)
+"""
 
 
 class NothingToPublish(PipelineError):
@@ -63,17 +100,27 @@ def publish_segments(settings: Settings, run_date: date) -> dict:
             _add_missing_columns(con, f"{SEGMENTS}_history", SEGMENTS)
             con.execute(f"delete from {SEGMENTS}_history where snapshot_date = ?", [run_date])
             con.execute(f"insert into {SEGMENTS}_history by name select * from {SEGMENTS}")
+            con.execute(MOVEMENTS_VIEW)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
+            con.execute(f"drop table if exists {SEGMENTS}__next")
             raise
         sizes = dict(
             con.execute(
                 f"select segment_name, count(*) from {SEGMENTS} group by 1 order by 2 desc"
             ).fetchall()
         )
-        export = write_activation_file(con, settings, run_date)
-    return {"rows": rows, "segment_sizes": sizes, "activation_file": str(export)}
+        activation = export_audiences(
+            con, settings, run_date, extra_files=lambda folder: write_activation_file(con, folder)
+        )
+    export = settings.activation / run_date.isoformat() / SEGMENTS_FILE
+    return {
+        "rows": rows,
+        "segment_sizes": sizes,
+        "activation_file": str(export),
+        "activation": activation,
+    }
 
 
 def _add_missing_columns(con, table: str, like: str) -> None:
@@ -95,16 +142,12 @@ def _add_missing_columns(con, table: str, like: str) -> None:
             con.execute(f"alter table {table} add column {column} {kind}")
 
 
-def write_activation_file(con, settings: Settings, run_date: date):
-    """CSV of the published segments, with ids and scores only (no PII), written atomically."""
-    folder = settings.activation / run_date.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "customer_segments.csv"
-    temporary = folder / f".customer_segments.csv.{os.getpid()}.tmp"
+def write_activation_file(con, folder: Path) -> Path:
+    """CSV of the published segments, ids and scores only (no PII), into the staged date folder."""
+    target = folder / SEGMENTS_FILE
     con.execute(
         f"copy (select customer_id, snapshot_date, segment_id, segment_name, "
         f"round(churn_probability, 4) as churn_probability, model_version from {SEGMENTS} "
-        f"order by customer_id) to '{temporary}' (header, delimiter ',')"
+        f"order by customer_id) to '{target}' (header, delimiter ',')"
     )
-    os.replace(temporary, target)
     return target

@@ -65,6 +65,10 @@ class Settings:
     incremental_lookback_days: int = 1
     # Rule segment definitions (#9), compiled into dbt models under dbt_project/models/marts.
     segments_file: Path = DBT_PROJECT_DIR / "segments.yml"
+    # Activation (journeys/activation.py): the channel the model segments are exported to (rule
+    # segments name their own), and the share of each audience held out as a control group.
+    activation_default_channel: str = "email"
+    control_group_share: float = 0.10
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -144,4 +148,6 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         history_days=int(env.get("JOURNEYS_HISTORY_DAYS", "30")),
         incremental_lookback_days=int(env.get("JOURNEYS_INCREMENTAL_LOOKBACK_DAYS", "1")),
         segments_file=path("JOURNEYS_SEGMENTS_FILE", DBT_PROJECT_DIR / "segments.yml"),
+        activation_default_channel=env.get("JOURNEYS_ACTIVATION_DEFAULT_CHANNEL", "email").lower(),
+        control_group_share=float(env.get("JOURNEYS_CONTROL_GROUP_SHARE", "0.10")),
     )
