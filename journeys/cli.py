@@ -250,6 +250,67 @@ def paths() -> None:
         console.print(f"{key:<20} {value}")
 
 
+@app.command()
+def forget(
+    email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="Their customer_id.")] = None,
+    crm_id: Annotated[str | None, typer.Option(help="One of their CRM record ids.")] = None,
+) -> None:
+    """Record an erasure request (salted hashes only); the next run erases the person."""
+    from journeys.erasure import ErasureError, record_request
+
+    try:
+        request = record_request(
+            get_settings(), email=email, customer_id=customer_id, crm_id=crm_id
+        )
+    except ErasureError as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from e
+    console.print(
+        f"Erasure request {request.request_id} recorded ({len(request.identifiers)} salted "
+        f"hash(es), no plain identifiers): the next `journeys run` erases the person."
+    )
+
+
+@app.command()
+def explain(
+    customer_id: Annotated[str, typer.Argument(help="The customer_id to explain.")],
+) -> None:
+    """Why a customer is where they are: records, match evidence, features, scores, consent."""
+    from journeys.explain import CustomerNotFound
+    from journeys.explain import explain as explain_customer
+
+    try:
+        explanation = explain_customer(get_settings(), customer_id)
+    except CustomerNotFound as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from e
+    console.rule(f"[bold]Customer {customer_id}")
+    console.print(f"[dim]Read from the {explanation.source}[/]")
+    for section in explanation.sections:
+        if section.note and not section.rows:
+            console.print(f"[bold]{section.title}[/]: [yellow]{section.note}[/]")
+            continue
+        table = Table(*section.columns, title=section.title, title_justify="left")
+        for row in section.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        if not section.rows:
+            console.print("  (none)")
+        if section.total:
+            console.print(f"  … {section.total:,} rows in all, first {len(section.rows)} shown")
+
+
+@app.command("publish-analyst")
+def publish_analyst(run_date: RunDate = None) -> None:
+    """Re-publish the read-only analyst warehouse (the nightly run does it after publishing)."""
+    from journeys.analyst import publish_analyst_warehouse
+
+    settings = get_settings()
+    day = _run_date(run_date, settings)
+    console.print_json(json.dumps(publish_analyst_warehouse(settings, day), default=str))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
