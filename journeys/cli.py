@@ -198,6 +198,30 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
         f"Total {sum(timings.values()):.1f} s. Activation file: "
         f"{results['publish']['activation_file']}"
     )
+    _analyst_lines(results)
+
+
+def _analyst_lines(results: dict) -> None:
+    """Where analysts read (#11), and what tonight's erasure requests removed."""
+    erasure = results["land"].get("erasure") or {}
+    if erasure.get("requests"):
+        console.print(
+            f"Erasure: {erasure['requests']} request(s), {erasure['customers']} customer(s); "
+            f"{erasure['landed_rows_erased']:,} landed rows and "
+            f"{erasure['warehouse_rows_deleted']:,} warehouse rows removed, "
+            f"{len(erasure['output_files_rewritten'])} output files rewritten"
+        )
+        if erasure["exports_still_holding_person"]:
+            console.print(
+                "  delivered exports that still hold them (purge at the source): "
+                + ", ".join(erasure["exports_still_holding_person"])
+            )
+    published = results["publish"].get("analyst_warehouse")
+    if published:
+        console.print(
+            f"Analyst warehouse: {published['analyst_warehouse']} ({published['tables']} "
+            f"tables, {published['seconds']} s); reconnect to see tonight's data"
+        )
 
 
 @app.command()

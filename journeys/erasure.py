@@ -309,6 +309,7 @@ def apply_erasure_requests(settings: Settings) -> dict:
             con.execute("rollback")
             raise
         exports_holding = _exports_holding(con, settings)
+    compacted = compact_warehouse(settings)
     files = _scrub_output_files(settings, matches)
     republished = None
     if settings.analyst_warehouse.exists():
@@ -325,6 +326,7 @@ def apply_erasure_requests(settings: Settings) -> dict:
         "quarantine_rows_redacted": redacted,
         "warehouse_rows_deleted": deleted,
         "output_files_rewritten": files,
+        "warehouse_compacted_seconds": compacted,
         "analyst_warehouse_republished": republished,
         "exports_still_holding_person": exports_holding,
     }
@@ -525,6 +527,47 @@ def _delete_from_tables(con: duckdb.DuckDBPyConnection) -> int:
             f"delete from {_ident(schema)}.{_ident(table)} where {condition}"
         ).fetchall()[0][0]
     return deleted
+
+
+def compact_warehouse(settings: Settings) -> float:
+    """Rewrite the warehouse into a fresh file and rename it into place.
+
+    DuckDB marks deleted rows' blocks free but does not overwrite them, so the erased values
+    would stay readable in the file's bytes until reused. A copy holds live rows only. dbt-duckdb
+    keeps its own handle on the file in a process that ran dbt: it is closed first, so the next
+    dbt invocation opens the new file.
+    """
+    import gc
+    import sys
+    import time
+
+    started = time.perf_counter()
+    dbt_connections = sys.modules.get("dbt.adapters.duckdb.connections")
+    if dbt_connections is not None:
+        manager = dbt_connections.DuckDBConnectionManager
+        environment = manager._ENV
+        manager.close_all_connections()
+        if environment is not None:
+            environment.close()
+        gc.collect()
+    target = settings.warehouse
+    building = target.with_name(f".{target.name}.{uuid.uuid4().hex}.compacting")
+    try:
+        with connect(settings) as con:
+            database = con.execute("select current_database()").fetchall()[0][0]
+            con.execute(f"attach {_literal(str(building))} as compacted")
+            try:
+                con.execute(f"copy from database {_ident(database)} to compacted")
+                con.execute("checkpoint compacted")
+            finally:
+                con.execute("detach compacted")
+        wal = target.with_name(target.name + ".wal")
+        if wal.exists():
+            raise RuntimeError(f"{wal} remains after closing the warehouse: not compacting")
+        os.replace(building, target)
+    finally:
+        building.unlink(missing_ok=True)
+    return round(time.perf_counter() - started, 2)
 
 
 def _exports_holding(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
