@@ -85,7 +85,11 @@ def publish_analyst_warehouse(settings: Settings, run_date: date) -> dict:
                 con.execute(f"checkpoint {ALIAS}")
             finally:
                 con.execute(f"detach {ALIAS}")
+        # Read-only on disk too: a client that forgets read_only gets an error, not a write
+        # lock and a WAL beside the file (a stale WAL would be replayed onto the next file).
+        os.chmod(building, 0o444)
         _fsync(building)
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
         os.replace(building, target)  # atomic: readers see the old file or the new, never half
         _fsync(target.parent)
     except BaseException:
