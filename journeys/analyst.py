@@ -113,6 +113,9 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def open_published(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published analyst warehouse (what analysts do)."""
-    return duckdb.connect(str(settings.analyst_warehouse), read_only=True)
+def published_run_date(settings: Settings) -> date | None:
+    """The run the published analyst warehouse holds (None when nothing is published)."""
+    if not settings.analyst_warehouse.exists():
+        return None
+    with duckdb.connect(str(settings.analyst_warehouse), read_only=True) as con:
+        return con.execute("select max(run_date) from main.publication").fetchall()[0][0]

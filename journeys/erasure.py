@@ -313,9 +313,11 @@ def apply_erasure_requests(settings: Settings) -> dict:
     files = _scrub_output_files(settings, matches)
     republished = None
     if settings.analyst_warehouse.exists():
-        from journeys.analyst import publish_analyst_warehouse
+        from journeys.analyst import publish_analyst_warehouse, published_run_date
 
-        republished = publish_analyst_warehouse(settings, now.date())["analyst_warehouse"]
+        # same run's data, minus the person: the publication keeps its run date
+        day = published_run_date(settings) or now.date()
+        republished = publish_analyst_warehouse(settings, day)["analyst_warehouse"]
     for request in requests:
         request.path.unlink(missing_ok=True)  # the log keeps its hashes; nothing else is kept
     return {
