@@ -375,6 +375,18 @@ def _resolve_person(con: duckdb.DuckDBPyConnection, salt_value: str) -> dict:
             "where customer_id in (select customer_id from erase_customers)"
         )
     parts.append("select 'crm_id', crm_id from erase_crm")
+    if table_exists(con, "marts", "dim_customers"):  # golden-record forms (phone in E.164)
+        parts += [
+            f"select '{kind}', {kind} from marts.dim_customers "
+            "where customer_id in (select customer_id from erase_customers)"
+            for kind in ("email", "phone")
+        ]
+    if table_exists(con, "staging", "stg_crm__customers"):
+        parts += [
+            f"select '{kind}', {kind} from staging.stg_crm__customers "
+            "where crm_id in (select crm_id from erase_crm)"
+            for kind in ("email", "phone")
+        ]
     if has_raw:
         parts += [
             "select 'email', email from raw.crm_customers "
