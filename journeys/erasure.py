@@ -28,6 +28,7 @@ touched: the erasure summary names those that hold the person, for the source ow
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ from journeys.warehouse import connect, table_exists
 # export contract and the warehouse) that carry them.
 NORMALISE = {
     "email": "lower(trim({}))",
-    "phone": "nullif(regexp_replace({}, '[^0-9]', '', 'g'), '')",
+    "phone": "{phone}",  # E.164 digits: see _phone_sql
     "crm_id": "trim({})",
     "customer_id": "trim({})",
     "loyalty_card": "trim({})",
@@ -135,7 +136,15 @@ def normalise(kind: str, value: str) -> str | None:
     if kind == "email":
         text = text.lower()
     elif kind == "phone":
-        text = "".join(c for c in text if c.isdigit())
+        digits = "".join(c for c in text if c.isdigit())
+        if text.startswith("+"):
+            text = digits
+        elif digits.startswith("00"):
+            text = digits[2:]
+        elif digits.startswith("0"):
+            text = default_phone_country_code() + digits[1:]
+        else:
+            text = digits
     return text or None
 
 
@@ -146,9 +155,39 @@ def identifier_hash(salt_value: str, kind: str, value: str) -> str | None:
     return hashlib.sha256(f"{salt_value}:{text}".encode()).hexdigest()
 
 
+def _normalise_sql(kind: str, column: str) -> str:
+    """SQL twin of normalise() over a column."""
+    if kind == "phone":
+        return _phone_sql(column)
+    return NORMALISE[kind].format(column)
+
+
+def _phone_sql(column: str) -> str:
+    """A phone number as E.164 digits, as the dbt macro normalize_phone writes it (without +)."""
+    digits = f"regexp_replace({column}, '[^0-9]', '', 'g')"
+    return (
+        f"case when {digits} = '' then null "
+        f"when trim({column}) like '+%' then {digits} "
+        f"when {digits} like '00%' then substr({digits}, 3) "
+        f"when {digits} like '0%' then '{default_phone_country_code()}' || substr({digits}, 2) "
+        f"else {digits} end"
+    )
+
+
+@functools.cache
+def default_phone_country_code() -> str:
+    """The dbt project's default_phone_country_code var: one place decides it."""
+    import yaml
+
+    from journeys.settings import DBT_PROJECT_DIR
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return str(project["vars"]["default_phone_country_code"])
+
+
 def _hash_sql(kind: str, column: str, salt_parameter: str = "$salt") -> str:
     """SQL twin of identifier_hash over a column."""
-    return f"sha256({salt_parameter} || ':' || {NORMALISE[kind].format(column)})"
+    return f"sha256({salt_parameter} || ':' || {_normalise_sql(kind, column)})"
 
 
 @dataclass(frozen=True)
@@ -439,10 +478,9 @@ def _resolve_person(con: duckdb.DuckDBPyConnection, salt_value: str) -> dict:
         "select value from erase_values union all select trim(value) from erase_values "
         "union all select lower(trim(value)) from erase_values where kind = 'email' "
         "union all select sha256(lower(trim(value))) from erase_values where kind = 'email' "
-        "union all select '+' || regexp_replace(value, '[^0-9]', '', 'g') from erase_values "
-        "  where kind = 'phone' "
-        "union all select sha256('+' || regexp_replace(value, '[^0-9]', '', 'g')) "
-        "  from erase_values where kind = 'phone') where value <> ''"
+        f"union all select '+' || {_phone_sql('value')} from erase_values where kind = 'phone' "
+        f"union all select sha256('+' || {_phone_sql('value')}) from erase_values "
+        "  where kind = 'phone') where value <> ''"
     )
     customers, identifiers = con.execute(
         "select count(*) filter (where kind = 'customer_id'), count(*) from erase_values"
@@ -453,7 +491,7 @@ def _resolve_person(con: duckdb.DuckDBPyConnection, salt_value: str) -> dict:
 def _row_condition(columns: set[str]) -> str | None:
     """SQL true for a raw row that carries one of the person's identifiers."""
     checks = [
-        f"{NORMALISE[kind].format(_ident(column))} in (select {NORMALISE[kind].format('value')} "
+        f"{_normalise_sql(kind, _ident(column))} in (select {_normalise_sql(kind, 'value')} "
         f"from erase_values where kind = '{kind}')"
         for column, kind in COLUMN_KINDS.items()
         if column in columns and kind != "customer_id"

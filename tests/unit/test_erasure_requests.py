@@ -66,16 +66,20 @@ def test_sql_and_python_hash_the_same_normalised_value(settings) -> None:
         judged = con.execute(
             f"select crm_id, {reason} from (values "
             "('C1', '  ADA@example.COM ', null, 'a'), "
-            "('C2', 'someone@else.org', '0049 175 3885592', 'b'), "  # other digits: kept
+            "('C2', 'someone@else.org', '0049 175 3885592', 'b'), "  # E.164 alike
             "('C3', 'someone@else.org', '+49-175-3885592', 'c'), "
-            "('C4', null, null, 'ada@example.com')"  # the value in another column: not an id
+            "('C4', null, null, 'ada@example.com'), "  # the value in another column: not an id
+            "('C5', null, '0175 3885592', 'e'), "  # national form: the dbt default country
+            "('C6', null, '+44 175 3885592', 'f')"  # another country
             ") as t(crm_id, email, phone, street) order by 1"
         ).fetchall()
     assert judged == [
         ("C1", ERASED_REASON),
-        ("C2", None),
+        ("C2", ERASED_REASON),
         ("C3", ERASED_REASON),
         ("C4", None),
+        ("C5", ERASED_REASON),
+        ("C6", None),
     ]
 
 
