@@ -121,6 +121,9 @@ def land(run_date: RunDate = None) -> None:
         f"{summary['rows_received']:,} = loaded {summary['rows_loaded']:,} + quarantined "
         f"{summary['rows_quarantined']:,}"
     )
+    if summary.get("erasure", {}).get("requests"):
+        console.print("Erasure requests applied:")
+        console.print_json(json.dumps(summary["erasure"], default=str))
 
 
 @app.command()
