@@ -275,43 +275,45 @@ def test_redelivered_export_cannot_bring_them_back(two_nights) -> None:
     assert {c for _, c in quarantined} == {None}  # no content kept
 
 
+def _explain(home, customer_id: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JOURNEYS_HOME": str(home.home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "journeys.cli", "explain", customer_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_explain_answers_while_the_warehouse_is_held(two_nights) -> None:
-    """This test process ran dbt and still holds the warehouse, as a running pipeline would:
-    explain (its own process) reads the published analyst warehouse instead."""
+    """While a writer holds the warehouse (as a running pipeline does), explain, in its own
+    process, reads the published analyst warehouse; otherwise the warehouse itself."""
     home, person, _, _, _ = two_nights
     with duckdb.connect(str(home.settings.analyst_warehouse), read_only=True) as con:
         customer_id = con.execute(
             "select customer_id from marts.customer_segments "
             "where churn_reason_1 is not null order by customer_id limit 1"
         ).fetchall()[0][0]
-    env = {**os.environ, "JOURNEYS_HOME": str(home.home), "COLUMNS": "200"}
-    explain = subprocess.run(
-        [sys.executable, "-m", "journeys.cli", "explain", customer_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert explain.returncode == 0, explain.stderr
-    out = explain.stdout
-    assert "published analyst warehouse" in out
-    for title in (
-        "Golden record",
-        "Source records: crm/customers",
-        "marts.customer_identifiers",
-        "identity.match_evidence",
-        "marts.customer_features",
-        "Lifecycle stage",
-        "churn_reason_1",
-        "Consent per channel",
-    ):
-        assert title in out, title
-    erased = subprocess.run(
-        [sys.executable, "-m", "journeys.cli", "explain", person["customer_id"]],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with connect(home.settings):  # the writer's lock
+        held = _explain(home, customer_id)
+    assert held.returncode == 0, held.stderr
+    assert "published analyst warehouse" in held.stdout
+    free = _explain(home, customer_id)
+    assert free.returncode == 0, free.stderr
+    assert f"warehouse {home.settings.warehouse} (read-only)" in free.stdout
+    for out in (held.stdout, free.stdout):
+        for title in (
+            "Golden record",
+            "Source records: crm/customers",
+            "marts.customer_identifiers",
+            "identity.match_evidence",
+            "marts.customer_features",
+            "Lifecycle stage",
+            "churn_reason_1",
+            "Consent per channel",
+        ):
+            assert title in out, title
+    erased = _explain(home, person["customer_id"])
     assert erased.returncode == 1
     assert "no customer" in erased.stderr
