@@ -274,6 +274,8 @@ def _churn_line(churn: dict) -> str:
 def paths() -> None:
     """Print where this environment keeps its data (from JOURNEYS_* variables)."""
     for key, value in vars(get_settings()).items():
+        if key == "erasure_salt" and value:
+            value = "(set; secret)"
         console.print(f"{key:<20} {value}")
 
 

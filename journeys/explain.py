@@ -279,7 +279,7 @@ def _match_evidence(con, customer_id: str) -> list[Section]:
     return sections
 
 
-def _latest(con, schema: str, table: str, customer_id: str, order: str = "snapshot_date"):
+def _latest(schema: str, table: str, customer_id: str, order: str = "snapshot_date"):
     return (
         f"select * from {schema}.{table} where customer_id = ? order by {order} desc limit 1",
         [customer_id],
@@ -305,7 +305,7 @@ def _features_and_scores(con, customer_id: str) -> list[Section]:
             _transposed(
                 con,
                 "Features at the latest snapshot (marts.customer_features)",
-                *_latest(con, "marts", "customer_features", customer_id),
+                *_latest("marts", "customer_features", customer_id),
             )
         )
     else:
@@ -315,7 +315,7 @@ def _features_and_scores(con, customer_id: str) -> list[Section]:
             _transposed(
                 con,
                 "Lifecycle stage (marts.customer_lifecycle)",
-                *_latest(con, "marts", "customer_lifecycle", customer_id),
+                *_latest("marts", "customer_lifecycle", customer_id),
             )
         )
     else:
