@@ -121,6 +121,9 @@ def land(run_date: RunDate = None) -> None:
         f"{summary['rows_received']:,} = loaded {summary['rows_loaded']:,} + quarantined "
         f"{summary['rows_quarantined']:,}"
     )
+    if summary.get("erasure", {}).get("requests"):
+        console.print("Erasure requests applied:")
+        console.print_json(json.dumps(summary["erasure"], default=str))
 
 
 @app.command()
@@ -221,6 +224,30 @@ def print_summary(settings: Settings, results: dict, timings: dict[str, float]) 
         f"Total {sum(timings.values()):.1f} s. Activation file: "
         f"{results['publish']['activation_file']}"
     )
+    _analyst_lines(results)
+
+
+def _analyst_lines(results: dict) -> None:
+    """Where analysts read (#11), and what tonight's erasure requests removed."""
+    erasure = results["land"].get("erasure") or {}
+    if erasure.get("requests"):
+        console.print(
+            f"Erasure: {erasure['requests']} request(s), {erasure['customers']} customer(s); "
+            f"{erasure['landed_rows_erased']:,} landed rows and "
+            f"{erasure['warehouse_rows_deleted']:,} warehouse rows removed, "
+            f"{len(erasure['output_files_rewritten'])} output files rewritten"
+        )
+        if erasure["exports_still_holding_person"]:
+            console.print(
+                "  delivered exports that still hold them (purge at the source): "
+                + ", ".join(erasure["exports_still_holding_person"])
+            )
+    published = results["publish"].get("analyst_warehouse")
+    if published:
+        console.print(
+            f"Analyst warehouse: {published['analyst_warehouse']} ({published['tables']} "
+            f"tables, {published['seconds']} s); reconnect to see tonight's data"
+        )
 
 
 @app.command()
@@ -270,6 +297,8 @@ def _churn_line(churn: dict) -> str:
 def paths() -> None:
     """Print where this environment keeps its data (from JOURNEYS_* variables)."""
     for key, value in vars(get_settings()).items():
+        if key == "erasure_salt" and value:
+            value = "(set; secret)"
         console.print(f"{key:<20} {value}")
 
 
@@ -304,6 +333,65 @@ def segments_compile() -> None:
 
     summary = _guarded(lambda: compile_segments(get_settings()))
     console.print_json(json.dumps(summary))
+@app.command()
+def forget(
+    email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="Their customer_id.")] = None,
+    crm_id: Annotated[str | None, typer.Option(help="One of their CRM record ids.")] = None,
+) -> None:
+    """Record an erasure request (salted hashes only); the next run erases the person."""
+    from journeys.erasure import ErasureError, record_request
+
+    try:
+        request = record_request(
+            get_settings(), email=email, customer_id=customer_id, crm_id=crm_id
+        )
+    except ErasureError as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from e
+    console.print(
+        f"Erasure request {request.request_id} recorded ({len(request.identifiers)} salted "
+        f"hash(es), no plain identifiers): the next `journeys run` erases the person."
+    )
+
+
+@app.command()
+def explain(
+    customer_id: Annotated[str, typer.Argument(help="The customer_id to explain.")],
+) -> None:
+    """Why a customer is where they are: records, match evidence, features, scores, consent."""
+    from journeys.explain import CustomerNotFound
+    from journeys.explain import explain as explain_customer
+
+    try:
+        explanation = explain_customer(get_settings(), customer_id)
+    except CustomerNotFound as e:
+        err.print(f"[red]{e}[/]")
+        raise typer.Exit(1) from e
+    console.rule(f"[bold]Customer {customer_id}")
+    console.print(f"[dim]Read from the {explanation.source}[/]")
+    for section in explanation.sections:
+        if section.note and not section.rows:
+            console.print(f"[bold]{section.title}[/]: [yellow]{section.note}[/]")
+            continue
+        table = Table(*section.columns, title=section.title, title_justify="left")
+        for row in section.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        if not section.rows:
+            console.print("  (none)")
+        if section.total:
+            console.print(f"  … {section.total:,} rows in all, first {len(section.rows)} shown")
+
+
+@app.command("publish-analyst")
+def publish_analyst(run_date: RunDate = None) -> None:
+    """Re-publish the read-only analyst warehouse (the nightly run does it after publishing)."""
+    from journeys.analyst import publish_analyst_warehouse
+
+    settings = get_settings()
+    day = _run_date(run_date, settings)
+    console.print_json(json.dumps(publish_analyst_warehouse(settings, day), default=str))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -28,7 +28,7 @@ import os
 import re
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from journeys.contract import BY_SOURCE_ENTITY, ENTITIES, FORMATS, Entity
+from journeys.erasure import ERASED_REASON, erasure_guard
 from journeys.settings import Settings
 from journeys.warehouse import connect
 
@@ -374,13 +375,15 @@ def land_batch(
     files: list[tuple[Delivery, str]],
     landed_root: Path,
     batch: str,
+    erased_guard: Callable[[set[str]], str | None] | None = None,
 ) -> list[FileResult]:
     """Land files of one entity: one validation query for all, then one commit per file.
 
     Validation runs on `work`, an in-memory DuckDB, in one set-based query over every file of
     the batch (a query costs milliseconds whatever its size, and a year of daily files arrives
-    at once on a first load). Each file is then written to its own Parquet file and recorded in
-    its own short transaction on the warehouse (`con`), so files stay independent.
+    at once on a first load). `erased_guard` (journeys.erasure) names rows of erased people:
+    quarantined without their content. Each file is then written to its own Parquet file and
+    recorded in its own short transaction on the warehouse (`con`), so files stay independent.
     """
     entity = files[0][0].entity
     results: list[FileResult] = []
@@ -461,6 +464,10 @@ def land_batch(
         ),
     )
     values = ", ".join(f"nullif({_quote(c)}, '') as {_quote(c)}" for c in out_columns)
+    reason = _rejection_reason_sql(entity, present)
+    erased = erased_guard(present) if erased_guard else None
+    if erased:
+        reason = f"coalesce({erased}, {reason})"
     raw_json = (
         "to_json(struct_pack("
         + ", ".join(f"{_quote(c)} := {_quote(c)}" for c in out_columns)
@@ -472,14 +479,15 @@ def land_batch(
         ), rows as (
             select _file_index, {LINE}, {values} from received
         ), judged as (
-            select *, {_rejection_reason_sql(entity, present)} as _reason from rows
+            select *, {reason} as _reason from rows
         )
         select
             {", ".join(_quote(c) for c in out_columns)},
             batch_files._file, {LINE}, batch_files._checksum, batch_files._delivery_date,
             '{batch}' as _batch_id,
             _reason,
-            case when _reason <> '' then {raw_json} end as _raw_content,
+            case when _reason <> '' and _reason <> '{ERASED_REASON}' then {raw_json}
+            end as _raw_content,
             _file_index
         from judged join batch_files using (_file_index)
         order by _file_index, {LINE}"""
@@ -666,6 +674,7 @@ def land_exports(settings: Settings, up_to: date | None = None) -> dict:
     with connect(settings) as con, duckdb.connect() as work:
         work.execute("set TimeZone = 'UTC'")
         con.execute(MANIFEST_DDL)
+        erased_guard = erasure_guard(con, work, settings)
         loaded = dict(
             con.execute(
                 "select checksum, any_value(file) from raw.load_manifest "
@@ -693,7 +702,7 @@ def land_exports(settings: Settings, up_to: date | None = None) -> dict:
                     results.append(FileResult(delivery.relative, "duplicate", reason=reason))
         batches = [chunk for files in pending.values() for chunk in _chunks(files)]
         for chunk in _progress(batches, sum(len(c) for c in batches)):
-            results += land_batch(con, work, chunk, settings.landed, batch)
+            results += land_batch(con, work, chunk, settings.landed, batch, erased_guard)
         views = refresh_raw_views(con)
     landed = [r for r in results if r.status == "loaded"]
     return {

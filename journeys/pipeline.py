@@ -18,10 +18,14 @@ Summary = dict[str, Any]
 
 
 def land(run_date: date, settings: Settings | None = None) -> Summary:
-    """Land every export delivered up to `run_date` that is not loaded yet."""
+    """Land every export delivered up to `run_date` that is not loaded yet; apply erasures."""
+    from journeys.erasure import apply_erasure_requests
     from journeys.landing import land_exports
 
-    return land_exports(settings or get_settings(), up_to=run_date)
+    settings = settings or get_settings()
+    summary = land_exports(settings, up_to=run_date)
+    summary["erasure"] = apply_erasure_requests(settings)  # after landing: tonight's rows too
+    return summary
 
 
 def transform(run_date: date, settings: Settings | None = None) -> Summary:
@@ -53,10 +57,14 @@ def score(run_date: date, settings: Settings | None = None) -> Summary:
 
 
 def publish(run_date: date, settings: Settings | None = None) -> Summary:
-    """Swap in the new customer_segments and write the activation files."""
+    """Swap in the new customer_segments, write the activation files, publish for analysts."""
+    from journeys.analyst import publish_analyst_warehouse
     from journeys.publish import publish_segments
 
-    return publish_segments(settings or get_settings(), run_date)
+    settings = settings or get_settings()
+    summary = publish_segments(settings, run_date)
+    summary["analyst_warehouse"] = publish_analyst_warehouse(settings, run_date)  # last step
+    return summary
 
 
 STAGES: tuple[tuple[str, Callable[[date, Settings | None], Summary]], ...] = (

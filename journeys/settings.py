@@ -69,6 +69,16 @@ class Settings:
     # segments name their own), and the share of each audience held out as a control group.
     activation_default_channel: str = "email"
     control_group_share: float = 0.10
+    # Analysts (#11): the published read-only copy of the analyst-facing schemas, written in a
+    # storage version DuckDB 1.x clients read (v1.0.0: every 1.x release); erasure requests
+    # and their log, and the secret salt of the log's hashes (a file under erasure_dir unless
+    # JOURNEYS_ERASURE_SALT is set).
+    analyst_warehouse: Path = REPO_ROOT / "data" / "published" / "analytics.duckdb"
+    analyst_schemas: tuple[str, ...] = ("marts", "ml", "identity")
+    analyst_raw_tables: tuple[str, ...] = ("load_manifest", "quarantine")
+    analyst_storage_version: str = "v1.0.0"
+    erasure_dir: Path = REPO_ROOT / "data" / "erasure"
+    erasure_salt: str | None = None
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -150,4 +160,15 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         segments_file=path("JOURNEYS_SEGMENTS_FILE", DBT_PROJECT_DIR / "segments.yml"),
         activation_default_channel=env.get("JOURNEYS_ACTIVATION_DEFAULT_CHANNEL", "email").lower(),
         control_group_share=float(env.get("JOURNEYS_CONTROL_GROUP_SHARE", "0.10")),
+        analyst_warehouse=path(
+            "JOURNEYS_ANALYST_WAREHOUSE", home / "published" / "analytics.duckdb"
+        ),
+        analyst_schemas=tuple(
+            s.strip()
+            for s in env.get("JOURNEYS_ANALYST_SCHEMAS", "marts,ml,identity").split(",")
+            if s.strip()
+        ),
+        analyst_storage_version=env.get("JOURNEYS_ANALYST_STORAGE_VERSION", "v1.0.0"),
+        erasure_dir=path("JOURNEYS_ERASURE_DIR", home / "erasure"),
+        erasure_salt=env.get("JOURNEYS_ERASURE_SALT") or None,
     )
