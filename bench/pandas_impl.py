@@ -456,10 +456,10 @@ def customer_features(
         browse = e["event_type"] != "email_open"
         opens = e["event_type"] == "email_open"
 
-        def sessions(mask: pd.Series, name: str) -> pd.Series:
+        def sessions(mask: pd.Series, name: str, e: pd.DataFrame = e) -> pd.Series:
             return e[mask].groupby("customer_id")["session_id"].nunique().rename(name)
 
-        def count(mask: pd.Series, name: str) -> pd.Series:
+        def count(mask: pd.Series, name: str, e: pd.DataFrame = e) -> pd.Series:
             return e[mask].groupby("customer_id").size().rename(name)
 
         wf = pd.concat(
@@ -573,6 +573,7 @@ def run(
     )
     tables = {
         **{f"pandas_staging.{name}": frame for name, frame in st.items()},
+        "pandas_marts.identifiers_linked": links,
         "pandas_marts.customer_identifiers": links[
             ~links["source"].isin(["shop_order", "pos_receipt"])
         ],

@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -52,7 +51,7 @@ class Scale:
 
 
 SCALES = {
-    "tiny": Scale(800, 300),  # the test's scale: every item runs, figures mean little
+    "tiny": Scale(400, 300),  # the test's scale: every item runs, figures mean little
     "small": Scale(3_000, 365),
     "100k": Scale(100_000, 365),
     "1m": Scale(1_000_000, 365),
@@ -280,7 +279,7 @@ def unland_from(con, day: date) -> int:
     return int(files)
 
 
-# --------------------------------------------------------------------------- subprocess entry points
+# --------------------------------------------------------------------------- subprocess entries
 
 
 def _stage_main(name: str, day: date, full_refresh: bool) -> dict:
@@ -492,7 +491,7 @@ class Bench:
     # ---- set-up
     def prepare(self) -> None:
         settings = get_settings()
-        cache = Path(os.environ.get("JOURNEYS_BENCH_CACHE") or settings.home / "bench-cache")
+        cache = settings.bench_cache
         self.context["cache"] = str(cache)
         if self.args.prelanded:
             source = Path(self.args.prelanded).resolve()
@@ -821,7 +820,7 @@ class Bench:
             "read every export once",
             round(run.seconds, 2),
             "s",
-            note=f"{out['files']:,} files, {out['bytes'] / GIB:.2f} GiB",
+            note=f"{out['files']:,} files, {out['bytes'] / (1 << 20):,.1f} MiB",
         )
         item.add("rows read", sum(out["rows"].values()), "rows")
         if self.args.prelanded:
@@ -901,6 +900,7 @@ class Bench:
     # ---- all of it
     def execute(self) -> dict:
         started = time.perf_counter()
+        self.context["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
         self.prepare()
         if self.wanted("stages"):
             self.nightly()
@@ -1013,6 +1013,7 @@ def machine_info() -> dict:
         "cpu_model": model,
         "cores": os.cpu_count(),
         "ram_gib": round(psutil.virtual_memory().total / GIB, 1),
+        # The machine may be shared: a high load average means noisy figures.
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -1028,10 +1029,11 @@ def print_report(results: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     m, s = results["machine"], results["scale"]
     console.print(
-        f"[bold]Customer Journeys bench[/] — scale {s['name']} ({s['customers']:,} customers × {s['days']} days), "
+        f"[bold]Customer Journeys bench[/] — scale {s['name']} "
+        f"({s['customers']:,} customers × {s['days']} days), "
         f"{m['cores']} cores {m['cpu_model']}, {m['ram_gib']} GiB RAM, commit {m['git_commit']}"
     )
     table = Table("item", "measurement", "value", "target", "", show_lines=False)

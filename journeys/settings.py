@@ -43,6 +43,8 @@ class Settings:
     retrain_every_days: int = 7
     promotion_margin: float = 0.005
     high_value_share: float = 0.10
+    # `make bench`: generated histories per scale, reused across runs (outside git).
+    bench_cache: Path = REPO_ROOT / "data" / "bench-cache"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -103,4 +105,5 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_every_days=int(env.get("JOURNEYS_RETRAIN_EVERY_DAYS", "7")),
         promotion_margin=float(env.get("JOURNEYS_PROMOTION_MARGIN", "0.005")),
         high_value_share=float(env.get("JOURNEYS_HIGH_VALUE_SHARE", "0.10")),
+        bench_cache=path("JOURNEYS_BENCH_CACHE", home / "bench-cache"),
     )
