@@ -552,7 +552,8 @@ class Bench:
             item.add(f"{name} peak memory", round(run.peak_rss_bytes / GIB, 3), "GiB")
         total = sum(r.seconds for r in self.stage_runs.values())
         peak = max(r.peak_rss_bytes for r in self.stage_runs.values()) / GIB
-        item.add("full run", round(total, 1), "s", "≤ 900 s (15 min)", at_most(total, 900))
+        note = "without landing (pre-landed home)" if self.args.prelanded else None
+        item.add("full run", round(total, 1), "s", "≤ 900 s (15 min)", at_most(total, 900), note)
         item.add("full run peak memory", round(peak, 3), "GiB", "≤ 6 GiB", at_most(peak, 6))
         item.details["run_date"] = self.previous_day.isoformat()
         item.details["summaries"] = {
@@ -906,46 +907,45 @@ class Bench:
 
     # ---- all of it
     def execute(self) -> dict:
-        started = time.perf_counter()
+        """Every item in order; results.json is rewritten after each, so a cut-off run leaves
+        what it measured (`complete: false`)."""
+        self.started = time.perf_counter()
         self.context["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
         self.prepare()
-        if self.wanted("stages"):
-            self.nightly()
-        nightly_ok = self.items["stages"].status == "measured"
-        if not nightly_ok:
-            for name in (
-                "incremental",
-                "transform_vs_alternatives",
-                "identity",
-                "train_score",
-                "publication",
-                "feature_models",
-                "airflow_vs_cli",
-            ):
-                if self.items[name].status == "measured":
-                    self.items[name].skip(
-                        "needs the nightly run (item stages), which did not complete"
-                    )
-        else:
-            if self.wanted("incremental"):
-                self.incremental()
-            if (
-                self.items["feature_models"].status == "measured"
-                and not self.items["feature_models"].measurements
-            ):
-                self.items["feature_models"].skip("needs item incremental")
-            if self.wanted("transform_vs_alternatives"):
-                self.alternatives()
-            if self.wanted("identity"):
-                self.identity()
-            self.stage_targets()
-            if self.wanted("airflow_vs_cli"):
-                self.airflow_vs_cli()
-        if self.wanted("dag_parse"):
-            self.dag_parse()
-        if self.wanted("io_floor"):
-            self.io_floor()
+        steps = [
+            ("stages", self.nightly),
+            ("incremental", self.incremental),
+            ("transform_vs_alternatives", self.alternatives),
+            ("identity", self.identity),
+            ("train_score", self.stage_targets),  # also fills publication
+            ("airflow_vs_cli", self.airflow_vs_cli),
+            ("dag_parse", self.dag_parse),
+            ("io_floor", self.io_floor),
+        ]
+        needs_nightly = {"incremental", "transform_vs_alternatives", "identity", "train_score"}
+        needs_nightly |= {"airflow_vs_cli"}
+        for name, step in steps:
+            if not self.wanted(name):
+                continue
+            if name in needs_nightly and self.items["stages"].status != "measured":
+                self.items[name].skip("needs the nightly run (item stages), which did not complete")
+                continue
+            step()
+            self.save(complete=False)
+        for name in ("publication", "feature_models"):  # filled by other steps
+            item = self.items[name]
+            if name in self.args.skip:
+                item = Item(item.title)
+                item.skip("skipped on request (--skip)")
+                self.items[name] = item
+            elif item.status == "measured" and not item.measurements:
+                source = "stages" if name == "publication" else "incremental"
+                item.skip(f"needs item {source}, which did not run")
+        return self.save(complete=True)
+
+    def results(self, complete: bool) -> dict:
         return {
+            "complete": complete,
             "scale": {
                 "name": self.args.scale,
                 **asdict(self.scale),
@@ -954,10 +954,19 @@ class Bench:
             },
             "machine": machine_info(),
             "context": {k: v for k, v in self.context.items() if not isinstance(v, Run)},
-            "bench_seconds": round(time.perf_counter() - started, 1),
+            "bench_seconds": round(time.perf_counter() - self.started, 1),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "items": {name: asdict(item) for name, item in self.items.items()},
         }
+
+    def save(self, complete: bool) -> dict:
+        results = self.results(complete)
+        path: Path = self.args.results
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        tmp.replace(path)
+        return results
 
 
 ITEM_TITLES = {
@@ -1125,10 +1134,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     results = Bench(args).execute()
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.results.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    tmp.replace(args.results)
     print_report(results)
     print(f"Results: {args.results}")
 
