@@ -32,7 +32,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # The Airflow comparison runs the nightly twice more: `make bench` covers it, not the suite.
     cmd = [sys.executable, "-m", "journeys.bench", "--scale", "tiny", "--results", str(out)]
     cmd += ["--skip", "airflow_vs_cli"]
-    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Results:" in done.stdout  # the table was printed
     return json.loads(out.read_text())
