@@ -795,6 +795,18 @@ class Bench:
                 "identity f1", None, "", note=f"evaluate failed: {evaluation.stderr_tail[-300:]}"
             )
         item.details["identity_step"] = ident
+        first = self.stage_runs.get("transform")
+        first_ident = (
+            ((first.output or {}).get("summary", {}).get("identity") or {}) if first else {}
+        )
+        if first is not run and first_ident.get("seconds") is not None:
+            trained = "trained its match model" if first_ident.get("match_model_trained") else ""
+            item.add(
+                "identity step in the first nightly run",
+                first_ident["seconds"],
+                "s",
+                note=trained or None,
+            )
 
     def _count(self, sql: str) -> int | None:
         import duckdb
