@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -153,14 +154,29 @@ def _quiet_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def measure(label: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> Run:
-    """Run `cmd` in a fresh process: wall time, peak RSS (wait4's ru_maxrss), last JSON line."""
+def measure(
+    label: str,
+    cmd: list[str],
+    env: dict[str, str],
+    log_dir: Path,
+    memory_limit: int | None = None,
+) -> Run:
+    """Run `cmd` in a fresh process: wall time, peak RSS (wait4's ru_maxrss), last JSON line.
+
+    With `memory_limit` (bytes), the process is stopped once its RSS passes it, before the
+    kernel's OOM killer picks a victim on a shared machine; its stderr then says so.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{label}.out", log_dir / f"{label}.err"
     print(f"  … {label}", file=sys.stderr, flush=True)
+    over_limit = threading.Event()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO_ROOT)
+        if memory_limit:
+            threading.Thread(
+                target=_watch_memory, args=(proc.pid, memory_limit, over_limit), daemon=True
+            ).start()
         # wait4 gives this child's own rusage (with its waited-for descendants), not a running
         # maximum over every child the bench ever had, as RUSAGE_CHILDREN would.
         _, status, usage = os.wait4(proc.pid, 0)
@@ -175,6 +191,8 @@ def measure(label: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> R
             except json.JSONDecodeError:
                 continue
     tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
+    if over_limit.is_set():
+        tail = f"stopped by the bench: RSS passed {memory_limit / GIB:.1f} GiB\n{tail}"
     run = Run(label, seconds, usage.ru_maxrss * 1024, proc.returncode, output, tail)
     state = "ok" if run.ok else f"FAILED (exit {run.returncode}, see {err_path})"
     print(
@@ -182,6 +200,21 @@ def measure(label: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> R
         file=sys.stderr,
     )
     return run
+
+
+def _watch_memory(pid: int, limit: int, over_limit: threading.Event) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        while process.is_running():
+            if process.memory_info().rss > limit:
+                over_limit.set()
+                process.kill()
+                return
+            time.sleep(0.5)
+    except psutil.Error:  # the process ended between two looks
+        return
 
 
 @dataclass
@@ -488,8 +521,14 @@ class Bench:
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return _quiet_env({**self.home_env, **(extra or {})})
 
-    def run(self, label: str, cmd: list[str], extra_env: dict[str, str] | None = None) -> Run:
-        return measure(label, cmd, self.env(extra_env), self.work / "logs")
+    def run(
+        self,
+        label: str,
+        cmd: list[str],
+        extra_env: dict[str, str] | None = None,
+        memory_limit: int | None = None,
+    ) -> Run:
+        return measure(label, cmd, self.env(extra_env), self.work / "logs", memory_limit)
 
     def wanted(self, item: str) -> bool:
         if item in self.args.skip:
@@ -632,6 +671,8 @@ class Bench:
 
     # ---- 2. dbt vs hand SQL vs pandas
     def alternatives(self) -> None:
+        import psutil
+
         item = self.items["transform_vs_alternatives"]
         day = self.day.isoformat()
         dbt = self.run("dbt-models", self.py("dbt-models", day))
@@ -652,6 +693,9 @@ class Bench:
                 "--phone-country-code",
                 _phone_country_code(),
             ],
+            # pandas holds every table in memory (5.4 GiB at 100k): stop it before the machine
+            # runs out rather than let the OOM killer choose.
+            memory_limit=int(psutil.virtual_memory().available * 0.8),
         )
         if not dbt.ok:
             item.fail(f"dbt run failed: {dbt.stderr_tail[-600:]}")
