@@ -35,7 +35,7 @@ KNOWN_EVENT_TYPES = {
 
 
 def txt(s: pd.Series) -> pd.Series:
-    s = s.astype("string").str.strip()
+    s = s.astype("string").str.strip(" ")  # DuckDB's trim() removes spaces only
     return s.mask(s == "")
 
 
@@ -49,7 +49,9 @@ def num(s: pd.Series) -> pd.Series:
 
 
 def integer(s: pd.Series) -> pd.Series:
-    return pd.to_numeric(txt(s)).astype("Int64")
+    # DuckDB casts text like '1.5' to an integer by rounding half away from zero.
+    x = pd.to_numeric(txt(s)).astype("Float64")
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype("Int64")
 
 
 def boolean(s: pd.Series) -> pd.Series:
