@@ -13,13 +13,16 @@ CUSTOMERS ?= 3000
 DAYS ?= 365
 START ?= 2025-01-01
 SEED ?= 42
+# `make bench`: tiny | small | 100k | 1m; BENCH_ARGS passes more options (see --help).
+SCALE ?= 1m
+BENCH_ARGS ?=
 
 export DO_NOT_TRACK := true
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help setup run test lint format docs lock clean bench-features bench-activation
+.PHONY: help setup run test lint format docs lock clean bench bench-features bench-activation
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -48,6 +51,9 @@ lint: setup ## Lint Python (ruff) and the dbt SQL (sqlfluff, dbt templater, duck
 format: setup ## Format Python with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: setup ## Benchmarks at SCALE (default 1m; small takes minutes): table + bench/results.json
+	$(PY) -m journeys.bench --scale $(SCALE) --seed $(SEED) $(BENCH_ARGS)
 
 docs: setup ## Build the dbt docs site (lineage included) and serve it on localhost:8080
 	$(PY) -m journeys.docs

@@ -79,6 +79,8 @@ class Settings:
     analyst_storage_version: str = "v1.0.0"
     erasure_dir: Path = REPO_ROOT / "data" / "erasure"
     erasure_salt: str | None = None
+    # `make bench`: generated histories per scale, reused across runs (outside git).
+    bench_cache: Path = REPO_ROOT / "data" / "bench-cache"
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -171,4 +173,5 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         analyst_storage_version=env.get("JOURNEYS_ANALYST_STORAGE_VERSION", "v1.0.0"),
         erasure_dir=path("JOURNEYS_ERASURE_DIR", home / "erasure"),
         erasure_salt=env.get("JOURNEYS_ERASURE_SALT") or None,
+        bench_cache=path("JOURNEYS_BENCH_CACHE", home / "bench-cache"),
     )
