@@ -333,6 +333,8 @@ def segments_compile() -> None:
 
     summary = _guarded(lambda: compile_segments(get_settings()))
     console.print_json(json.dumps(summary))
+
+
 @app.command()
 def forget(
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
