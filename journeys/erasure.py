@@ -305,6 +305,8 @@ def apply_erasure_requests(settings: Settings) -> dict:
     """Apply every pending request (see the module docstring); nothing to do is cheap."""
     requests = pending_requests(settings)
     if not requests:
+        if (settings.erasure_dir / COMPACTION_PENDING).exists():  # deferred by an earlier run
+            return {"requests": 0, "warehouse_compacted_seconds": compact_warehouse(settings)}
         return {"requests": 0}
     salt_value = salt(settings)
     now = datetime.now(UTC)
@@ -581,13 +583,29 @@ def _delete_from_tables(con: duckdb.DuckDBPyConnection) -> int:
     return deleted
 
 
-def compact_warehouse(settings: Settings) -> float:
+COMPACTION_PENDING = "compaction-pending"
+
+
+def _open_elsewhere_in_process(path: Path) -> bool:
+    """True when this process still holds the file through another DuckDB instance (a library
+    that kept a connection): DuckDB refuses a second instance with another configuration."""
+    try:
+        probe = duckdb.connect(str(path), config={"custom_user_agent": "journeys-probe"})
+    except duckdb.ConnectionException:
+        return True
+    probe.close()
+    return False
+
+
+def compact_warehouse(settings: Settings) -> float | None:
     """Rewrite the warehouse into a fresh file and rename it into place.
 
     DuckDB marks deleted rows' blocks free but does not overwrite them, so the erased values
     would stay readable in the file's bytes until reused. A copy holds live rows only. dbt-duckdb
     keeps its own handle on the file in a process that ran dbt: it is closed first, so the next
-    dbt invocation opens the new file.
+    dbt invocation opens the new file. If something else in this process still holds the file
+    (renaming under it would leave it on the old file), compaction waits for the next run, which
+    starts in a fresh process (a marker file says so); None then.
     """
     import gc
     import sys
@@ -603,6 +621,11 @@ def compact_warehouse(settings: Settings) -> float:
             environment.close()
         gc.collect()
     target = settings.warehouse
+    marker = settings.erasure_dir / COMPACTION_PENDING
+    if _open_elsewhere_in_process(target):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        return None
     building = target.with_name(f".{target.name}.{uuid.uuid4().hex}.compacting")
     try:
         with connect(settings) as con:
@@ -617,6 +640,7 @@ def compact_warehouse(settings: Settings) -> float:
         if wal.exists():
             raise RuntimeError(f"{wal} remains after closing the warehouse: not compacting")
         os.replace(building, target)
+        marker.unlink(missing_ok=True)
     finally:
         building.unlink(missing_ok=True)
     return round(time.perf_counter() - started, 2)
