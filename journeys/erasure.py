@@ -15,7 +15,8 @@ The next run, before it lands anything (`apply_erasure_requests`):
    records per file how many rows were erased (`raw.erased_rows`), so loaded = landed + erased;
 3. blanks the raw content of quarantined rows that mention the person (the row count stays);
 4. deletes their rows from every table of the warehouse that has an identifier column (marts,
-   history tables, model scores, identity state), whatever branch created it;
+   history tables, model scores, identity state), whatever branch created it, then rewrites the
+   warehouse into a fresh file (freed DuckDB blocks keep deleted values);
 5. rewrites every output CSV/Parquet file under JOURNEYS_HOME that holds one of their values
    (activation exports included) and republishes the analyst warehouse;
 6. keeps only salted hashes of every identifier in `raw.erasure_log`, and deletes the request.
