@@ -15,7 +15,8 @@ The next run, before it lands anything (`apply_erasure_requests`):
    records per file how many rows were erased (`raw.erased_rows`), so loaded = landed + erased;
 3. blanks the raw content of quarantined rows that mention the person (the row count stays);
 4. deletes their rows from every table of the warehouse that has an identifier column (marts,
-   history tables, model scores, identity state), whatever branch created it;
+   history tables, model scores, identity state), whatever branch created it, then rewrites the
+   warehouse into a fresh file (freed DuckDB blocks keep deleted values);
 5. rewrites every output CSV/Parquet file under JOURNEYS_HOME that holds one of their values
    (activation exports included) and republishes the analyst warehouse;
 6. keeps only salted hashes of every identifier in `raw.erasure_log`, and deletes the request.
@@ -305,6 +306,8 @@ def apply_erasure_requests(settings: Settings) -> dict:
     """Apply every pending request (see the module docstring); nothing to do is cheap."""
     requests = pending_requests(settings)
     if not requests:
+        if (settings.erasure_dir / COMPACTION_PENDING).exists():  # deferred by an earlier run
+            return {"requests": 0, "warehouse_compacted_seconds": compact_warehouse(settings)}
         return {"requests": 0}
     salt_value = salt(settings)
     now = datetime.now(UTC)
@@ -581,13 +584,29 @@ def _delete_from_tables(con: duckdb.DuckDBPyConnection) -> int:
     return deleted
 
 
-def compact_warehouse(settings: Settings) -> float:
+COMPACTION_PENDING = "compaction-pending"
+
+
+def _open_elsewhere_in_process(path: Path) -> bool:
+    """True when this process still holds the file through another DuckDB instance (a library
+    that kept a connection): DuckDB refuses a second instance with another configuration."""
+    try:
+        probe = duckdb.connect(str(path), config={"custom_user_agent": "journeys-probe"})
+    except duckdb.ConnectionException:
+        return True
+    probe.close()
+    return False
+
+
+def compact_warehouse(settings: Settings) -> float | None:
     """Rewrite the warehouse into a fresh file and rename it into place.
 
     DuckDB marks deleted rows' blocks free but does not overwrite them, so the erased values
     would stay readable in the file's bytes until reused. A copy holds live rows only. dbt-duckdb
     keeps its own handle on the file in a process that ran dbt: it is closed first, so the next
-    dbt invocation opens the new file.
+    dbt invocation opens the new file. If something else in this process still holds the file
+    (renaming under it would leave it on the old file), compaction waits for the next run, which
+    starts in a fresh process (a marker file says so); None then.
     """
     import gc
     import sys
@@ -603,6 +622,11 @@ def compact_warehouse(settings: Settings) -> float:
             environment.close()
         gc.collect()
     target = settings.warehouse
+    marker = settings.erasure_dir / COMPACTION_PENDING
+    if _open_elsewhere_in_process(target):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        return None
     building = target.with_name(f".{target.name}.{uuid.uuid4().hex}.compacting")
     try:
         with connect(settings) as con:
@@ -617,6 +641,7 @@ def compact_warehouse(settings: Settings) -> float:
         if wal.exists():
             raise RuntimeError(f"{wal} remains after closing the warehouse: not compacting")
         os.replace(building, target)
+        marker.unlink(missing_ok=True)
     finally:
         building.unlink(missing_ok=True)
     return round(time.perf_counter() - started, 2)
