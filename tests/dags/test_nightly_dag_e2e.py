@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 FEATURES = "customer_journeys://marts/customer_features"
 MODELS = "customer_journeys://ml/champion_models"
+TRAINING_DAG_ID = "customer_journeys_training"
 SEGMENTS = "customer_journeys://marts/customer_segments"
 ACTIVATION = "customer_journeys://activation/exports"
 # What a day's run produces, compared between runs (load times, batch ids and paths differ).
@@ -106,6 +107,7 @@ def _run(dag, day):
 
 def test_nightly_dag_end_to_end_rerun_and_failure_alert(
     airflow_db,
+    dagbag,
     dbt_manifest,
     nightly_dag,
     nightly_home,
@@ -151,7 +153,22 @@ def test_nightly_dag_end_to_end_rerun_and_failure_alert(
     assert set(states.values()) == {"success"}, states
     assert _snapshot(settings) == first
 
-    # 4. A task that fails for real (here `land`: the warehouse path runs through a file) calls
+    # 4. The training DAG, for real, on the day the nightly run validated (its features asset).
+    # Forced, it retrains and updates the champion-models asset; not forced, the weekly cadence
+    # finds nothing due (the nightly run just trained) and it ends skipped, with no event.
+    training = dagbag.dags[TRAINING_DAG_ID]
+    for task in training.tasks:
+        monkeypatch.setattr(task, "retries", 0)
+    sunday = datetime.combine(day + timedelta(days=1), time(3), UTC)
+    run = training.test(logical_date=sunday, run_conf={"force": True})
+    assert run.get_task_instance("train").state == "success"
+    assert _asset_events(run)[MODELS] == [{"task": "train", "run_date": str(day)}]
+    run = training.test(logical_date=sunday + timedelta(days=7))
+    assert run.get_task_instance("train").state == "skipped"
+    assert MODELS not in _asset_events(run)
+    assert _snapshot(settings) == first  # training alone publishes nothing
+
+    # 5. A task that fails for real (here `land`: the warehouse path runs through a file) calls
     # the alert once, from its on-failure callback: a record and a webhook post. (The quality
     # gate failing is the same callback; tests/e2e shows the gate failing on bad data.)
     not_a_folder = nightly_home.home / "not-a-folder"
