@@ -84,7 +84,10 @@ def invoke(settings: Settings, args: list[str], run_date: date | None = None) ->
         common += ["--vars", json.dumps(dbt_vars(settings, run_date))]
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with _environment({**QUIET_ENV, **settings.dbt_env()}):
-        result = dbtRunner().invoke([*args, *common])
+        try:
+            result = dbtRunner().invoke([*args, *common])
+        finally:
+            release_warehouse()
     nodes = [
         {
             "name": r.node.name,
@@ -101,6 +104,22 @@ def invoke(settings: Settings, args: list[str], run_date: date | None = None) ->
         cause = f": {result.exception}" if result.exception else ""
         raise TransformError(f"dbt {args[0]} failed{cause}\n{detail}".rstrip())
     return nodes
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB handle dbt-duckdb keeps open in this process after a dbt command.
+
+    Otherwise this process holds the warehouse file until it exits, and another process (an
+    analyst, `journeys evaluate`, the next stage run as a subprocess) cannot open it.
+    """
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
 
 
 def build(settings: Settings, run_date: date) -> dict:
