@@ -1,10 +1,10 @@
 """Connections to the warehouse file.
 
 DuckDB lets one process write a file at a time, and a process may hold a file open in one
-configuration only. dbt-duckdb keeps its connection open in the process that ran dbt, so inside
-the pipeline every stage opens the warehouse read-write with the default configuration (what
-dbt uses) through `connect()`, and closes it before returning. `read_only=True` is for other
-processes (an analyst, `journeys evaluate`) and fails in a process that has run dbt.
+configuration only. Every pipeline stage opens the warehouse read-write through `connect()` and
+closes it before returning; dbt-duckdb's own handle is released after each dbt command
+(`journeys.transform.release_warehouse`), so between stages no handle stays open.
+`read_only=True` is for other processes (an analyst, `journeys evaluate`).
 """
 
 from __future__ import annotations
