@@ -81,3 +81,13 @@ def nightly_run(sample_exports: SampleHome, tmp_path_factory: pytest.TempPathFac
     shutil.copytree(sample_exports.settings.truth, home.settings.truth)
     results = pipeline.run(home.run_date, home.settings)
     return home, results
+
+
+@pytest.fixture(autouse=True)
+def _collect_unreferenced_connections():
+    """Free DuckDB connections an earlier test left unreferenced (in a reference cycle): until
+    collected they keep the warehouse file locked against the subprocesses a test starts."""
+    import gc
+
+    gc.collect()
+    yield
