@@ -127,12 +127,16 @@ def test_nightly_dag_end_to_end_rerun_and_failure_alert(
     assert warehouse_snapshot(settings) == first
 
     # 4. The training DAG, for real, on the day the nightly run validated (its features asset):
+    # with the models trained that day nothing is due, so it ends skipped and emits nothing;
     # forced, it retrains and updates the champion-models asset; training alone publishes
     # nothing.
     training = dagbag.dags[TRAINING_DAG_ID]
     for task in training.tasks:
         monkeypatch.setattr(task, "retries", 0)
     sunday = datetime.combine(day + timedelta(days=1), time(3), UTC)
+    run = training.test(logical_date=sunday - timedelta(hours=1))
+    assert run.get_task_instance("train").state == "skipped"
+    assert _asset_events(run) == {}
     run = training.test(logical_date=sunday, run_conf={"force": True})
     assert run.get_task_instance("train").state == "success"
     assert _asset_events(run)[MODELS] == [{"task": "train", "run_date": str(day)}]
