@@ -127,8 +127,8 @@ def category_mix(con: duckdb.DuckDBPyConnection, snapshot_date: date) -> pd.Data
     Interest is purchased lines (weighted PURCHASE_WEIGHT) plus product views, from
     marts.customer_category_mix: what people buy and look at. Shares are smoothed towards the
     population's mix with CATEGORY_PRIOR_STRENGTH pseudo-counts. Customers with no interest
-    at all are absent (the caller's left join leaves them null); categories are the catalog's,
-    one column each, in name order.
+    at all are absent (the caller's left join leaves them null); one column per category with
+    any interest by the snapshot, in name order.
     """
     long = con.execute(
         """
@@ -140,14 +140,9 @@ def category_mix(con: duckdb.DuckDBPyConnection, snapshot_date: date) -> pd.Data
         """,
         [PURCHASE_WEIGHT, snapshot_date],
     ).df()
-    categories = sorted(
-        con.execute(
-            "select distinct category from marts.customer_category_mix where category is not null"
-        ).fetchall()
-    )
-    columns = [category_column(c) for (c,) in categories]
     if long.empty:
-        return pd.DataFrame(columns=["customer_id", *columns])
+        return pd.DataFrame(columns=["customer_id"])
+    columns = sorted(set(long["category"].map(category_column)))
     long["column"] = long["category"].map(category_column)
     wide = long.pivot_table(
         index="customer_id", columns="column", values="interest", aggfunc="sum", fill_value=0

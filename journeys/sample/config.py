@@ -59,7 +59,7 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         cart_propensity=0.12,
         login_share=0.75,
         email_open=(6.0, 6.0),
-        category_weights=(0.06, 0.16, 0.04, 0.44, 0.05, 0.17, 0.05, 0.03),
+        category_weights=(0.06, 0.20, 0.04, 0.50, 0.05, 0.08, 0.04, 0.03),
     ),
     # Bargain hunter: cheap fashion online, mostly on discount, browsing for deals and
     # opening every newsletter for the next code.
@@ -78,7 +78,7 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         cart_propensity=0.22,
         login_share=0.55,
         email_open=(9.0, 3.0),
-        category_weights=(0.46, 0.18, 0.06, 0.04, 0.16, 0.02, 0.05, 0.03),
+        category_weights=(0.55, 0.12, 0.08, 0.04, 0.10, 0.02, 0.06, 0.03),
     ),
     # Occasional: a few family purchases a year (kids, sports), mostly in store, small
     # baskets, little browsing, seldom opens the newsletter.
@@ -116,7 +116,7 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         cart_propensity=0.3,
         login_share=0.2,
         email_open=(1.0, 25.0),
-        category_weights=(0.04, 0.05, 0.16, 0.05, 0.04, 0.56, 0.06, 0.04),
+        category_weights=(0.04, 0.05, 0.08, 0.05, 0.04, 0.64, 0.06, 0.04),
     ),
     # Newcomer: joined during the period, mobile-first and online, beauty and accessories,
     # curious about the newsletter, some welcome discounts.
@@ -135,7 +135,7 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         cart_propensity=0.15,
         login_share=0.6,
         email_open=(3.0, 6.0),
-        category_weights=(0.12, 0.05, 0.30, 0.04, 0.36, 0.05, 0.05, 0.03),
+        category_weights=(0.10, 0.05, 0.24, 0.04, 0.45, 0.05, 0.04, 0.03),
         joins_before_start=False,
     ),
 )
@@ -272,7 +272,7 @@ class GeneratorConfig:
     newsletter_click: float = 0.2  # clicks per open
 
     # --- catalog, stores, money ---------------------------------------------------------------
-    category_concentration: float = 25.0  # Dirichlet concentration of personal category tastes
+    category_concentration: float = 40.0  # Dirichlet concentration of personal category tastes
     n_products: int = 320
     catalog_update_every_days: int = 14
     n_stores: int = 40
