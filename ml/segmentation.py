@@ -3,7 +3,7 @@
 - Who is clustered: customers who bought at least once; they show every trait.
 - Prospects (never bought) who browsed, viewed products or opened a newsletter join the buyer
   segment whose centroid is nearest on the traits they do show (category mix, browsing,
-  newsletter, tenure): a browsing bargain hunter looks like the bargain hunters who bought.
+  newsletter): a browsing bargain hunter looks like the bargain hunters who bought.
   Prospects with no activity at all show nothing to match: they get the dormant rule segment.
 - Traits, not lifecycle: purchase rate, order value, basket size, discount affinity, channel,
   newsletter and browsing engagement, tenure, and the split of interest (purchased lines and
@@ -44,8 +44,10 @@ SEGMENT_FEATURES = [
     "browse_sessions_per_month",
     "tenure_days",
 ]
-# Traits a prospect (never bought) can show; category shares count only when it has any.
-PROSPECT_TRAITS = ["email_opens_per_week", "browse_sessions_per_month", "tenure_days"]
+# Behaviour a prospect (never bought) can show; category shares count only when it has any.
+# Not tenure: prospects are mostly recent sign-ups of every type (who signed up long ago has
+# usually bought), so their tenure tells when they came, not how they behave.
+PROSPECT_TRAITS = ["email_opens_per_week", "browse_sessions_per_month"]
 # Shares are already on [0, 1]; everything else is a heavy-tailed count, rate or amount.
 SHARES = {"discount_share", "online_share"}
 K_RANGE = range(3, 9)
@@ -156,8 +158,8 @@ class Segmenter(BaseEstimator):
         return segment
 
     def shown_traits(self, x: pd.DataFrame) -> np.ndarray:
-        """(rows, features) mask of the traits a prospect shows: browsing or newsletter
-        activity (with tenure, known for everyone), and the category mix when it has one."""
+        """(rows, features) mask of the traits a prospect shows: browsing and newsletter
+        activity (zero counts too, once it shows anything), and the category mix if any."""
         shown = np.zeros((len(x), len(self.features)), dtype=bool)
         categories = [c for c in self.features if c.startswith(CATEGORY_PREFIX)]
         has_mix = x.reindex(columns=categories, fill_value=0.0).sum(axis=1).to_numpy() > 0

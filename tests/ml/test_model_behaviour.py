@@ -182,8 +182,8 @@ def test_prospects_join_a_segment_only_on_the_traits_they_show(features_now) -> 
     assert (segments[prospect & shows] >= FIRST_CLUSTER_ID).all()
     assert (segments[prospect & ~shows] == DORMANT_PROSPECTS).all()
 
-    # A prospect with exactly a cluster's browsing, newsletter, tenure and category mix joins
-    # that cluster, whatever its (absent) purchase traits say: they are not looked at.
+    # A prospect with exactly a cluster's browsing, newsletter and category mix joins that
+    # cluster, whatever its (absent) purchase traits and tenure say: they are not looked at.
     centroids = model.centroids_raw()
     rows = []
     for i, segment in enumerate(centroids.index):
@@ -199,6 +199,7 @@ def test_prospects_join_a_segment_only_on_the_traits_they_show(features_now) -> 
 
 
 SEGMENT_PURCHASE_TRAITS = {
+    "tenure_days",
     "purchases_per_year",
     "avg_order_value",
     "avg_basket_lines",

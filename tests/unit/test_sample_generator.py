@@ -247,11 +247,18 @@ def test_orders_name_a_customer_and_receipts_are_partly_anonymous(sample):
 
 def test_web_identity_only_from_login_on_within_a_session(sample):
     sessions = defaultdict(list)
+    opens = addressed = 0
     for r in _rows(sample, "web", "events"):
         if r["session_id"]:
             sessions[r["session_id"]].append(r)
+        elif r["event_type"] == "email_open":
+            # The e-mail service knows whom it mailed: the address, never the CRM id.
+            assert r["crm_id"] is None
+            opens += 1
+            addressed += r["user_email"] is not None
         elif r["event_type"] != "login":
             assert r["user_email"] is None and r["crm_id"] is None
+    assert opens > 50 and addressed > 0.9 * opens
     logins = 0
     for events in sessions.values():
         events.sort(key=lambda r: (r["event_at"] or "", r["event_id"]))
