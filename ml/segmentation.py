@@ -11,7 +11,8 @@
   every night and belongs to the lifecycle stage, and segments must stay put night to night.
 - k by silhouette over K_RANGE on a sample (silhouette is O(n²)); K-Means itself is fitted on
   a bounded sample too and then assigns everyone, so a million customers cost what 50k cost.
-  The previous champion's k is kept unless another k is clearly better (K_TOLERANCE).
+  Silhouettes within K_TOLERANCE of the best are a tie, won by the smallest k; the previous
+  champion's k is kept unless another k is clearly better.
 - A Gaussian mixture and HDBSCAN run on the same sample for comparison (logged, not used).
 - Stable ids: new centroids are matched to the previous champion's (Hungarian assignment in the
   new scaled space); a matched cluster keeps its id, a new one gets an id never used before.
@@ -56,7 +57,7 @@ SILHOUETTE_SAMPLE = 4_000  # silhouette and the comparisons run on at most this 
 TSNE_SAMPLE = 500
 MIN_BUYERS = 100
 MIN_SILHOUETTE = 0.10  # below it the "clusters" are arbitrary cuts through one cloud
-K_TOLERANCE = 0.01  # keep the champion's k unless another k beats it by more than this
+K_TOLERANCE = 0.01  # silhouettes closer than this are a tie: the smaller k, or the champion's
 MATCH_DISTANCE = 1.5  # centroids further apart (in standard deviations) are different segments
 
 # Rule segments: fixed ids below FIRST_CLUSTER_ID, the same in every run.
@@ -252,7 +253,10 @@ def fit_segments(
         fitted[k] = km
     if not scores:
         return _rules_only(x, "every k gave a single cluster: buyers are too uniform")
-    best = max(scores, key=scores.get)
+    # Silhouettes on a sample differ by noise of about K_TOLERANCE: among the k that score
+    # within it of the best, the fewest segments (a marketer acts on each one).
+    top = max(scores.values())
+    best = min(k for k, score in scores.items() if score >= top - K_TOLERANCE)
     previous_k = (
         len(previous.cluster_ids)
         if previous is not None and previous.algorithm == "kmeans"
