@@ -144,10 +144,14 @@ def category_mix(con: duckdb.DuckDBPyConnection, snapshot_date: date) -> pd.Data
         return pd.DataFrame(columns=["customer_id"])
     columns = sorted(set(long["category"].map(category_column)))
     long["column"] = long["category"].map(category_column)
-    wide = long.pivot_table(
-        index="customer_id", columns="column", values="interest", aggfunc="sum", fill_value=0
-    ).reindex(columns=columns, fill_value=0)
-    wide = wide.astype("float64")
+    # Two categories may share a column name ("Home & Garden", "home garden"): sum them.
+    wide = (
+        long.groupby(["customer_id", "column"])["interest"]
+        .sum()
+        .unstack("column", fill_value=0)
+        .reindex(columns=columns, fill_value=0)
+        .astype("float64")
+    )
     population = wide.sum(axis=0) / wide.to_numpy().sum()
     smoothed = (wide + CATEGORY_PRIOR_STRENGTH * population).div(
         wide.sum(axis=1) + CATEGORY_PRIOR_STRENGTH, axis=0
