@@ -233,7 +233,8 @@ def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
     features = con.execute(
         "select * from marts.customer_features where snapshot_date = ?", [snapshot]
     ).df()
-    features = features.merge(category_mix(con, snapshot), on="customer_id", how="left")
+    if _has_table(con, "marts", "customer_category_mix"):  # absent in older warehouses
+        features = features.merge(category_mix(con, snapshot), on="customer_id", how="left")
     judged = customers[["customer_id", "archetype", "segment_id"]].merge(features, on="customer_id")
     if judged["archetype"].value_counts().min() < 3:
         return {}
@@ -276,6 +277,16 @@ def _partial_aris(customers) -> dict:
         )
     out["rule_segment_share"] = round(float((customers["segment_id"] < FIRST_CLUSTER_ID).mean()), 4)
     return out
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 def _high_value_column(con: duckdb.DuckDBPyConnection) -> str:
