@@ -41,7 +41,7 @@ run: setup ## Generate sample exports and run the whole nightly pipeline on them
 	$(JOURNEYS) run
 
 test: setup ## Run the test suite (offline, on small generated data)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=12
 
 lint: setup ## Lint Python (ruff) and the dbt SQL (sqlfluff, dbt templater, duckdb dialect)
 	$(VENV)/bin/ruff check .

@@ -236,7 +236,10 @@ def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
     if _has_table(con, "marts", "customer_category_mix"):  # absent in older warehouses
         features = features.merge(category_mix(con, snapshot), on="customer_id", how="left")
     judged = customers[["customer_id", "archetype", "segment_id"]].merge(features, on="customer_id")
-    if judged["archetype"].value_counts().min() < 3:
+    # Nothing to cross-validate (e.g. features already built for a day not yet published), or
+    # an archetype too rare for three folds: no ceiling rather than a crash.
+    counts = judged["archetype"].value_counts()
+    if counts.empty or counts.min() < 3:
         return {}
     judged = judged.sample(min(CEILING_SAMPLE, len(judged)), random_state=0)
     x = judged.drop(columns=["segment_id"]).select_dtypes("number")

@@ -83,11 +83,14 @@ def nightly_run(sample_exports: SampleHome, tmp_path_factory: pytest.TempPathFac
     return home, results
 
 
-@pytest.fixture(autouse=True)
-def _collect_unreferenced_connections():
-    """Free DuckDB connections an earlier test left unreferenced (in a reference cycle): until
-    collected they keep the warehouse file locked against the subprocesses a test starts."""
-    import gc
+@pytest.fixture(scope="session")
+def process_env():
+    """Builds the environment of a subprocess a test starts: this process's without any
+    JOURNEYS_* variable (a developer's shell may set some), plus the given ones. The child sees
+    exactly the home the test names, whatever ran before it in this process."""
 
-    gc.collect()
-    yield
+    def build(**variables: str) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+        return {**inherited, **variables}
+
+    return build

@@ -6,7 +6,6 @@ Figures are not asserted (the machine is shared); `make bench SCALE=small` is th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def results(tmp_path_factory: pytest.TempPathFactory, process_env) -> dict:
     tmp = tmp_path_factory.mktemp("bench")
-    env = {
-        **os.environ,
-        "JOURNEYS_HOME": str(tmp / "home"),
-        "JOURNEYS_BENCH_CACHE": str(tmp / "cache"),
-    }
+    env = process_env(JOURNEYS_HOME=str(tmp / "home"), JOURNEYS_BENCH_CACHE=str(tmp / "cache"))
     out = tmp / "results.json"
     # The Airflow comparison runs the nightly twice more: `make bench` covers it, not the suite.
     cmd = [sys.executable, "-m", "journeys.bench", "--scale", "tiny", "--results", str(out)]

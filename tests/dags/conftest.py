@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -152,21 +152,69 @@ def nightly_dag(dagbag: Any) -> Any:
 
 
 @pytest.fixture
-def nightly_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> NightlyHome:
+def nightly_home(
+    request: pytest.FixtureRequest, airflow_home: AirflowHome, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[NightlyHome]:
     """The JOURNEYS_HOME and run date for an end-to-end run of the nightly DAG.
 
     Seam: it takes both from `sample_home` (tests/conftest.py: a fresh home holding the
     session's generated sample exports, `run_date` = last delivery day). Only JOURNEYS_HOME (and
     the session's dbt manifest) is set; other JOURNEYS_* overrides are removed so the DAG's
     tasks, which read the environment, see exactly that home.
+
+    The whole environment is put back afterwards: `dag.test()` runs the tasks in this process,
+    and cosmos copies each dbt task's env (this home's warehouse path) into os.environ for
+    OpenLineage and never removes it, which would point later tests' subprocesses here.
     """
     sample = request.getfixturevalue("sample_home")
     home = Path(sample.home)
+    before = dict(os.environ)
     for key in list(os.environ):
         if key.startswith("JOURNEYS_") and key != "JOURNEYS_DBT_MANIFEST":
             monkeypatch.delenv(key)
     monkeypatch.setenv("JOURNEYS_HOME", str(home))
-    return NightlyHome(home=home, run_date=sample.run_date)
+    yield NightlyHome(home=home, run_date=sample.run_date)
+    os.environ.clear()
+    os.environ.update(before)
+
+
+# What a day's run produces, compared between runs (load times, batch ids and paths differ).
+WAREHOUSE_TABLES = (
+    "marts.fct_orders",
+    "marts.customer_features",
+    "marts.dim_customers",
+    "marts.customer_identifiers",
+)
+
+
+@pytest.fixture(scope="session")
+def warehouse_snapshot() -> Callable[..., dict]:
+    """Reads what a run leaves in a warehouse, to compare two runs: the main tables, the
+    published segments and the load manifest."""
+
+    def snapshot(settings: Any, read_only: bool = False) -> dict:
+        from journeys.warehouse import connect
+
+        # A process that ran dbt keeps the file open read-write: read it with the same mode.
+        with connect(settings, read_only=read_only) as con:
+            tables = {
+                # landed_batch_id names the landing run that brought a row: it differs by design
+                table: con.execute(
+                    f"select columns(lambda c: c <> 'landed_batch_id') from {table} order by all"
+                ).fetchall()
+                for table in WAREHOUSE_TABLES
+            }
+            tables["published"] = con.execute(
+                "select customer_id, snapshot_date, segment_id, segment_name, "
+                "round(churn_probability, 6) from marts.customer_segments order by 1"
+            ).fetchall()
+            tables["manifest"] = con.execute(
+                "select file, status, rows_received, rows_loaded, rows_quarantined "
+                "from raw.load_manifest order by all"
+            ).fetchall()
+        return tables
+
+    return snapshot
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ Starts `airflow api-server`, `airflow scheduler` (LocalExecutor, parallelism 2) 
 `airflow dag-processor` on 127.0.0.1 with a fresh SQLite metadata DB, then does what an external
 client would: logs in, creates the warehouse pool, unpauses and triggers the nightly DAG for a
 day of a tiny generated sample, waits (bounded) for the run to succeed, and checks the published
-table and the asset event publication emitted. The services are always stopped, whatever
-happens. Slow (minutes): `-m "not e2e"` skips it.
+table and the asset event publication emitted; then creates a backfill over that day and the
+next (rerunning the finished day) and checks it leaves the same warehouse as `journeys run`
+for those days one by one. The services are always stopped, whatever happens.
+Slow (minutes): `-m "not e2e"` skips it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.e2e
 # delivery), so the run measures Airflow, not the pipeline.
 TINY_CUSTOMERS, TINY_DAYS, TINY_START, TINY_SEED = 200, 5, date(2025, 6, 1), 3
 RUN_DATE = TINY_START + timedelta(days=TINY_DAYS - 1)
+FIRST_DAY = RUN_DATE - timedelta(days=1)  # triggered alone, then backfilled with RUN_DATE
 SERVICES = ("api-server", "scheduler", "dag-processor")
 START_TIMEOUT_S = 120
 # A bound, not an expectation: a failed task ends the wait at once (see `finished`), and a run
@@ -172,11 +175,44 @@ def _wait_for(what: str, check, timeout: float, live: LiveAirflow, every: float 
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{live.tail()}")
 
 
-def test_nightly_dag_triggered_through_the_rest_api(live_airflow: LiveAirflow) -> None:
-    import duckdb
+@pytest.fixture
+def day_by_day_with_the_cli(live_airflow: LiveAirflow, tmp_path: Path) -> Iterator[tuple]:
+    """The reference for the backfill: the same exports, FIRST_DAY then RUN_DATE run by
+    `journeys run` in turn, in the background (it runs while Airflow mostly waits on its own
+    scheduling). Yields the process and its home."""
+    home = tmp_path / "cli"
+    shutil.copytree(live_airflow.journeys_home / "exports", home / "exports")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "JOURNEYS_"))}
+    runs = " && ".join(
+        f"{sys.executable} -m journeys.cli run --date {day.isoformat()}"
+        for day in (FIRST_DAY, RUN_DATE)
+    )
+    process = subprocess.Popen(
+        ["sh", "-c", runs],
+        env={**env, "JOURNEYS_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process, home
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_nightly_dag_triggered_and_backfilled_through_the_rest_api(
+    live_airflow: LiveAirflow, day_by_day_with_the_cli, warehouse_snapshot
+) -> None:
+    """A day triggered through the REST API, then a backfill over it and the next day
+    (reprocessing the finished day): the same warehouse as `journeys run` day by day."""
     import httpx
 
+    from journeys.settings import get_settings
+
     live = live_airflow
+    reference, reference_home = day_by_day_with_the_cli
     started = time.perf_counter()
     client = httpx.Client(base_url=live.url, timeout=30)
 
@@ -199,8 +235,19 @@ def test_nightly_dag_triggered_through_the_rest_api(live_airflow: LiveAirflow) -
     assert pool.status_code == 201, pool.text
     assert client.patch(dag, json={"is_paused": False}).status_code == 200
 
+    def task_states(run_id: str) -> dict[str, str]:
+        tasks = client.get(f"{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        return {ti["task_id"]: ti["state"] for ti in tasks.json()["task_instances"]}
+
+    def failed(run_id: str) -> bool:
+        # Production retries wait minutes: a task that failed once already fails the test.
+        return bool(
+            set(task_states(run_id).values()) & {"failed", "up_for_retry", "upstream_failed"}
+        )
+
+    # 1. One day, triggered as an external client would.
     triggered = client.post(
-        f"{dag}/dagRuns", json={"logical_date": f"{RUN_DATE.isoformat()}T00:00:00Z"}
+        f"{dag}/dagRuns", json={"logical_date": f"{FIRST_DAY.isoformat()}T00:00:00Z"}
     )
     assert triggered.status_code == 200, triggered.text
     run_id = triggered.json()["dag_run_id"]
@@ -210,10 +257,7 @@ def test_nightly_dag_triggered_through_the_rest_api(live_airflow: LiveAirflow) -
         state = client.get(f"{dag}/dagRuns/{run_id}").json()["state"]
         if state in ("success", "failed"):
             return state
-        # Production retries wait minutes: a task that failed once already fails the test.
-        tasks = client.get(f"{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
-        states = {ti["state"] for ti in tasks.json()["task_instances"]}
-        return "failed" if states & {"failed", "up_for_retry", "upstream_failed"} else None
+        return "failed" if failed(run_id) else None
 
     state = _wait_for(f"run {run_id}", finished, RUN_TIMEOUT_S, live, every=2.0)
     tasks = client.get(f"{dag}/dagRuns/{run_id}/taskInstances", params={"limit": 100}).json()
@@ -238,10 +282,47 @@ def test_nightly_dag_triggered_through_the_rest_api(live_airflow: LiveAirflow) -
         params={"source_dag_id": NIGHTLY_DAG_ID, "source_run_id": run_id},
     ).json()["asset_events"]
     assert SEGMENTS_ASSET_URI in {event["uri"] for event in events}
+    settings = get_settings({"JOURNEYS_HOME": str(live.journeys_home)})
+    published = warehouse_snapshot(settings, read_only=True)["published"]
+    assert published and max(row[1] for row in published) == FIRST_DAY
 
-    warehouse = live.journeys_home / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows, day = con.execute(
-            "select count(*), max(snapshot_date) from marts.customer_segments"
-        ).fetchone()
-    assert rows > 0 and day == RUN_DATE
+    # 2. A backfill over that day and the next, rerunning the finished day (what
+    # `make backfill REPROCESS=completed` asks for), one run at a time.
+    backfill_started = time.perf_counter()
+    created = client.post(
+        "/api/v2/backfills",
+        json={
+            "dag_id": NIGHTLY_DAG_ID,
+            "from_date": f"{FIRST_DAY.isoformat()}T00:00:00Z",
+            "to_date": f"{RUN_DATE.isoformat()}T00:00:00Z",
+            "reprocess_behavior": "completed",
+            "max_active_runs": 1,
+        },
+    )
+    assert created.status_code == 200, created.text
+    backfill = f"/api/v2/backfills/{created.json()['id']}"
+
+    def backfill_done() -> list[dict] | None:
+        runs = client.get(f"{dag}/dagRuns", params={"limit": 100}).json()["dag_runs"]
+        if any(failed(run["dag_run_id"]) for run in runs if run["state"] == "running"):
+            return runs
+        if client.get(backfill).json()["completed_at"] is None:
+            return None
+        return runs
+
+    runs = _wait_for("the backfill", backfill_done, 2 * RUN_TIMEOUT_S, live, every=2.0)
+    by_day = {run["logical_date"][:10]: run for run in runs}
+    print(f"[airflow] backfill of 2 days done in {time.perf_counter() - backfill_started:.1f}s")
+    assert {day: run["state"] for day, run in by_day.items()} == {
+        FIRST_DAY.isoformat(): "success",
+        RUN_DATE.isoformat(): "success",
+    }, {run["dag_run_id"]: task_states(run["dag_run_id"]) for run in runs}
+    assert all(run["run_type"] == "backfill" for run in runs), runs  # the first day reran
+
+    # 3. The same warehouse as `journeys run` for those days, one by one.
+    output, _ = reference.communicate(timeout=RUN_TIMEOUT_S)
+    assert reference.returncode == 0, output[-3000:]
+    cli = get_settings({"JOURNEYS_HOME": str(reference_home)})
+    backfilled = warehouse_snapshot(settings, read_only=True)
+    assert max(row[1] for row in backfilled["published"]) == RUN_DATE
+    assert backfilled == warehouse_snapshot(cli, read_only=True)

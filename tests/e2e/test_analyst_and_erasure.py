@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ class SampleHome:
     home: Path
     settings: Settings
     run_date: date
+    env: dict[str, str]  # what the `journeys` processes of this home run with
 
 
 ANALYST = """
@@ -156,10 +156,15 @@ def _traces_in_files(home: Path, needles: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def two_nights(tmp_path_factory, sample_exports):
+def two_nights(tmp_path_factory, sample_exports, process_env):
     """Night 1; a `forget` request; night 2 with an analyst connection held open throughout."""
     folder = tmp_path_factory.mktemp("analyst")
-    home = SampleHome(folder, get_settings({"JOURNEYS_HOME": str(folder)}), sample_exports.run_date)
+    home = SampleHome(
+        folder,
+        get_settings({"JOURNEYS_HOME": str(folder)}),
+        sample_exports.run_date,
+        process_env(JOURNEYS_HOME=str(folder), COLUMNS="200"),
+    )
     shutil.copytree(sample_exports.settings.exports, home.settings.exports)
     first_night = home.run_date - timedelta(days=1)
     # Each night in its own process, as the nightly job runs (and as the analyst's is).
@@ -190,10 +195,9 @@ def two_nights(tmp_path_factory, sample_exports):
 
 
 def _journeys(home, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JOURNEYS_HOME": str(home.home), "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "journeys.cli", *args],
-        env=env,
+        env=home.env,
         capture_output=True,
         text=True,
         timeout=1800,

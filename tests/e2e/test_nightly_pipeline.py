@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -173,12 +172,12 @@ def test_quality_gate_failure_stops_publication(sample_home) -> None:
     assert _published(settings) == before  # the last good version stays published
 
 
-def test_evaluate_reports_figures_against_the_truth(nightly_run) -> None:
+def test_evaluate_reports_figures_against_the_truth(nightly_run, process_env) -> None:
     home, _ = nightly_run
     # Its own process, as an analyst runs it: it opens the warehouse read-only.
     result = subprocess.run(
         [sys.executable, "-m", "journeys.cli", "evaluate", "--json"],
-        env={**os.environ, "JOURNEYS_HOME": str(home.home)},
+        env=process_env(JOURNEYS_HOME=str(home.home)),
         capture_output=True,
         text=True,
     )
