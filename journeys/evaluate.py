@@ -146,9 +146,13 @@ def evaluate(settings: Settings) -> dict:
             )
             select segments.customer_id, segments.snapshot_date, segments.segment_id,
                    segments.churn_probability, {_high_value_column(con)} as high_value_probability,
-                   votes.person_id, persons.archetype
+                   votes.person_id, persons.archetype,
+                   coalesce(features.frequency, 0) as frequency
             from marts.customer_segments as segments
             join votes on votes.customer_id = segments.customer_id and votes.rank = 1
+            left join marts.customer_features as features
+                on features.customer_id = segments.customer_id
+                and features.snapshot_date = segments.snapshot_date
             join read_parquet('{persons}') as persons using (person_id)
             """
         ).df()
@@ -195,7 +199,7 @@ def evaluate(settings: Settings) -> dict:
         ),
         "customers": len(customers),
         "segments": int(customers["segment_id"].nunique()),
-        "buyers_ari": _buyers_ari(customers),
+        **_partial_aris(customers),
         **ceiling,
         **stability,
     }
@@ -215,17 +219,22 @@ def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
     """ARI of a supervised classifier that KNOWS the archetypes, from the snapshot's features.
 
     Gradient-boosted trees, 3-fold cross-validated predictions over every numeric column of
-    marts.customer_features at the published snapshot (a sample of at most CEILING_SAMPLE
-    customers). An upper reference for the unsupervised segments, not a model we publish.
+    marts.customer_features and the category mix at the published snapshot (a sample of at
+    most CEILING_SAMPLE customers). An upper reference for the unsupervised segments, not a
+    model we publish.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import adjusted_rand_score
     from sklearn.model_selection import cross_val_predict
 
+    from ml.data import category_mix
+
     snapshot = customers["snapshot_date"].iloc[0]
     features = con.execute(
         "select * from marts.customer_features where snapshot_date = ?", [snapshot]
     ).df()
+    if _has_table(con, "marts", "customer_category_mix"):  # absent in older warehouses
+        features = features.merge(category_mix(con, snapshot), on="customer_id", how="left")
     judged = customers[["customer_id", "archetype", "segment_id"]].merge(features, on="customer_id")
     # Nothing to cross-validate (e.g. features already built for a day not yet published), or
     # an archetype too rare for three folds: no ceiling rather than a crash.
@@ -251,16 +260,36 @@ def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
     }
 
 
-def _buyers_ari(customers) -> float | None:
-    """ARI over the customers the clustering itself sees (segment ids from FIRST_CLUSTER_ID)."""
+def _partial_aris(customers) -> dict:
+    """ARI over parts of the customers: buyers_ari over those who bought by the snapshot,
+    clustered_ari over those in a K-Means segment (ids from FIRST_CLUSTER_ID: buyers and the
+    prospects matched to them), with the share of customers in a rule segment."""
     from sklearn.metrics import adjusted_rand_score
 
     from ml.segmentation import FIRST_CLUSTER_ID
 
-    clustered = customers[customers["segment_id"] >= FIRST_CLUSTER_ID]
-    if clustered.empty:
-        return None
-    return round(float(adjusted_rand_score(clustered["archetype"], clustered["segment_id"])), 4)
+    out: dict = {}
+    for key, part in (
+        ("buyers_ari", customers[customers["frequency"] > 0]),
+        ("clustered_ari", customers[customers["segment_id"] >= FIRST_CLUSTER_ID]),
+    ):
+        out[key] = (
+            round(float(adjusted_rand_score(part["archetype"], part["segment_id"])), 4)
+            if len(part)
+            else None
+        )
+    out["rule_segment_share"] = round(float((customers["segment_id"] < FIRST_CLUSTER_ID).mean()), 4)
+    return out
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 def _high_value_column(con: duckdb.DuckDBPyConnection) -> str:

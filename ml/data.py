@@ -7,6 +7,7 @@ are only ever joined to features of that cutoff, never used as features.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import duckdb
@@ -92,13 +93,75 @@ LABELS = {
 
 
 def load_features(con: duckdb.DuckDBPyConnection, snapshot_date: date) -> pd.DataFrame:
-    """Features of every customer as of `snapshot_date`, ordered by customer_id."""
+    """Features of every customer as of `snapshot_date`, ordered by customer_id.
+
+    Plus one `category_share_<category>` column per catalog category (category_mix).
+    """
     cols = ", ".join(FEATURES)
-    return con.execute(
+    features = con.execute(
         f"select customer_id, {cols} from marts.customer_features "
         "where snapshot_date = ? order by customer_id",
         [snapshot_date],
     ).df()
+    return features.merge(category_mix(con, snapshot_date), on="customer_id", how="left")
+
+
+CATEGORY_PREFIX = "category_share_"
+
+
+def category_column(category: str) -> str:
+    """Column name of a category's share: lower case, anything but letters and digits as _."""
+    return CATEGORY_PREFIX + re.sub(r"[^0-9a-z]+", "_", str(category).lower()).strip("_")
+
+
+# A purchased line says more about a customer's taste than a product view.
+PURCHASE_WEIGHT = 3.0
+# Pseudo-counts of the population's category mix added to every customer's own: one or two
+# items say little, so a sparse customer's shares lean towards the population's.
+CATEGORY_PRIOR_STRENGTH = 2.0
+
+
+def category_mix(con: duckdb.DuckDBPyConnection, snapshot_date: date) -> pd.DataFrame:
+    """Each customer's interest split over the catalog's categories (shares summing to 1).
+
+    Interest is purchased lines (weighted PURCHASE_WEIGHT) plus product views, from
+    marts.customer_category_mix: what people buy and look at. Shares are smoothed towards the
+    population's mix with CATEGORY_PRIOR_STRENGTH pseudo-counts. Customers with no interest
+    at all are absent (the caller's left join leaves them null); one column per category with
+    any interest by the snapshot, in name order.
+    """
+    long = con.execute(
+        """
+        select customer_id, category,
+               sum(? * purchased_lines + product_views) as interest
+        from marts.customer_category_mix
+        where snapshot_date = ?
+        group by customer_id, category
+        """,
+        [PURCHASE_WEIGHT, snapshot_date],
+    ).df()
+    if long.empty:
+        return pd.DataFrame(columns=["customer_id"])
+    columns = sorted(set(long["category"].map(category_column)))
+    long["column"] = long["category"].map(category_column)
+    # Two categories may share a column name ("Home & Garden", "home garden"): sum them.
+    wide = (
+        long.groupby(["customer_id", "column"])["interest"]
+        .sum()
+        .unstack("column", fill_value=0)
+        .reindex(columns=columns, fill_value=0)
+        .astype("float64")
+    )
+    population = wide.sum(axis=0) / wide.to_numpy().sum()
+    smoothed = (wide + CATEGORY_PRIOR_STRENGTH * population).div(
+        wide.sum(axis=1) + CATEGORY_PRIOR_STRENGTH, axis=0
+    )
+    smoothed.columns.name = None
+    return smoothed.reset_index()
+
+
+def category_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(CATEGORY_PREFIX)]
 
 
 def outcomes(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int) -> pd.DataFrame:
@@ -150,6 +213,8 @@ def high_value_label(spend: pd.Series, top_share: float) -> pd.Series:
 def model_matrix(features: pd.DataFrame) -> pd.DataFrame:
     """Numeric matrix with missing values filled on purpose, plus rates comparable across tenure.
 
+    MATRIX_COLUMNS, then the category shares of `features` (if it has them).
+
     Never bought: recency and days since first purchase are tenure + 1 (longer ago than anything
     they could have bought); no web or e-mail activity: days since is 10 years; no purchase:
     average order value 0 and online share 0.5 (no evidence either way); no online items:
@@ -180,7 +245,9 @@ def model_matrix(features: pd.DataFrame) -> pd.DataFrame:
     x["email_opens_per_week"] = x["email_opens_365d"].fillna(0) / year_window * 7
     x["browse_sessions_per_month"] = x["browse_sessions_365d"].fillna(0) / year_window * 30
     x = x.fillna(0.0).replace([np.inf, -np.inf], 0.0)
-    return x[MATRIX_COLUMNS]
+    # Category shares: 0 everywhere for a customer with no purchase or view (no evidence).
+    shares = features[category_columns(features)].astype("float64").fillna(0.0)
+    return pd.concat([x[MATRIX_COLUMNS], shares.set_axis(x.index)], axis=1)
 
 
 def history(x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,13 +1,18 @@
 """Behavioural segmentation: K-Means on log-compressed, scaled behaviour traits of buyers.
 
-- Who is clustered: customers who bought at least once. A prospect (never bought) has no
-  purchase behaviour to describe; prospects get one of two rule segments (engaged / dormant).
+- Who is clustered: customers who bought at least once; they show every trait.
+- Prospects (never bought) who browsed, viewed products or opened a newsletter join the buyer
+  segment whose centroid is nearest on the traits they do show (category mix, browsing,
+  newsletter): a browsing bargain hunter looks like the bargain hunters who bought.
+  Prospects with no activity at all show nothing to match: they get the dormant rule segment.
 - Traits, not lifecycle: purchase rate, order value, basket size, discount affinity, channel,
-  newsletter and browsing engagement, tenure. Recency is left out on purpose: it changes every
-  night and belongs to the lifecycle stage, and segments must stay put from night to night.
+  newsletter and browsing engagement, tenure, and the split of interest (purchased lines and
+  product views) over the catalog's categories. Recency is left out on purpose: it changes
+  every night and belongs to the lifecycle stage, and segments must stay put night to night.
 - k by silhouette over K_RANGE on a sample (silhouette is O(n²)); K-Means itself is fitted on
   a bounded sample too and then assigns everyone, so a million customers cost what 50k cost.
-  The previous champion's k is kept unless another k is clearly better (K_TOLERANCE).
+  Silhouettes within K_TOLERANCE of the best are a tie, won by the smallest k; the previous
+  champion's k is kept unless another k is clearly better.
 - A Gaussian mixture and HDBSCAN run on the same sample for comparison (logged, not used).
 - Stable ids: new centroids are matched to the previous champion's (Hungarian assignment in the
   new scaled space); a matched cluster keeps its id, a new one gets an id never used before.
@@ -28,6 +33,8 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from ml.data import CATEGORY_PREFIX, category_columns
+
 SEGMENT_FEATURES = [
     "purchases_per_year",
     "avg_order_value",
@@ -38,6 +45,10 @@ SEGMENT_FEATURES = [
     "browse_sessions_per_month",
     "tenure_days",
 ]
+# Behaviour a prospect (never bought) can show; category shares count only when it has any.
+# Not tenure: prospects are mostly recent sign-ups of every type (who signed up long ago has
+# usually bought), so their tenure tells when they came, not how they behave.
+PROSPECT_TRAITS = ["email_opens_per_week", "browse_sessions_per_month"]
 # Shares are already on [0, 1]; everything else is a heavy-tailed count, rate or amount.
 SHARES = {"discount_share", "online_share"}
 K_RANGE = range(3, 9)
@@ -46,7 +57,7 @@ SILHOUETTE_SAMPLE = 4_000  # silhouette and the comparisons run on at most this 
 TSNE_SAMPLE = 500
 MIN_BUYERS = 100
 MIN_SILHOUETTE = 0.10  # below it the "clusters" are arbitrary cuts through one cloud
-K_TOLERANCE = 0.01  # keep the champion's k unless another k beats it by more than this
+K_TOLERANCE = 0.01  # silhouettes closer than this are a tie: the smaller k, or the champion's
 MATCH_DISTANCE = 1.5  # centroids further apart (in standard deviations) are different segments
 
 # Rule segments: fixed ids below FIRST_CLUSTER_ID, the same in every run.
@@ -75,6 +86,10 @@ TRAIT_WORDS = {
 NAME_THRESHOLD = 0.35  # |z| of a cluster mean that counts as standing out
 
 
+def _is_share(feature: str) -> bool:
+    return feature in SHARES or feature.startswith(CATEGORY_PREFIX)
+
+
 def _rule_segment(x: pd.DataFrame) -> np.ndarray:
     """RFM rules for everyone: prospects by engagement, buyers by recency and repeat."""
     bought = x["frequency"].to_numpy() > 0
@@ -97,14 +112,15 @@ def _rule_segment(x: pd.DataFrame) -> np.ndarray:
 class Segmenter(BaseEstimator):
     """The registered segmentation model: model_matrix columns in, segment ids out.
 
-    algorithm "kmeans": buyers by their nearest centroid, prospects by rule;
+    algorithm "kmeans": buyers by their nearest centroid, prospects with any activity by the
+    nearest centroid on the traits they show, the others by rule;
     algorithm "rules": everyone by rule (a population that cannot be clustered).
     """
 
     def __init__(self) -> None:
         self.algorithm = "rules"
-        self.features = list(SEGMENT_FEATURES)
-        self.log_features = [c for c in SEGMENT_FEATURES if c not in SHARES]
+        self.features = list(SEGMENT_FEATURES)  # plus the category shares, set when fitted
+        self.log_features = [c for c in SEGMENT_FEATURES if not _is_share(c)]
         self.scaler: StandardScaler | None = None
         self.kmeans: KMeans | None = None
         self.cluster_ids = np.zeros(0, dtype="int32")  # K-Means label -> segment id
@@ -115,7 +131,8 @@ class Segmenter(BaseEstimator):
     # -- transforms -------------------------------------------------------------------------
     def prepare(self, x: pd.DataFrame) -> np.ndarray:
         """log1p of the skewed traits, shares as they are, then standardised."""
-        raw = x[self.features].astype("float64").copy()
+        # A category the model never saw is ignored; one missing tonight is a share of 0.
+        raw = x.reindex(columns=self.features, fill_value=0.0).astype("float64")
         raw[self.log_features] = np.log1p(raw[self.log_features].clip(lower=0))
         return self.scaler.transform(raw.to_numpy())
 
@@ -135,7 +152,35 @@ class Segmenter(BaseEstimator):
         if bought.any():
             labels = self.kmeans.predict(self.prepare(x.loc[bought]))
             segment[bought] = self.cluster_ids[labels]
+        shown = self.shown_traits(x)
+        active = ~bought & shown.any(axis=1)
+        if active.any():
+            segment[active] = self.cluster_ids[self.nearest_on(x.loc[active], shown[active])]
         return segment
+
+    def shown_traits(self, x: pd.DataFrame) -> np.ndarray:
+        """(rows, features) mask of the traits a prospect shows: browsing and newsletter
+        activity (zero counts too, once it shows anything), and the category mix if any."""
+        shown = np.zeros((len(x), len(self.features)), dtype=bool)
+        categories = [c for c in self.features if c.startswith(CATEGORY_PREFIX)]
+        has_mix = x.reindex(columns=categories, fill_value=0.0).sum(axis=1).to_numpy() > 0
+        engaged = (x[["email_opens_per_week", "browse_sessions_per_month"]].to_numpy() > 0).any(
+            axis=1
+        )
+        for j, feature in enumerate(self.features):
+            if feature in PROSPECT_TRAITS:
+                shown[:, j] = engaged | has_mix
+            elif feature in categories:
+                shown[:, j] = has_mix
+        return shown
+
+    def nearest_on(self, x: pd.DataFrame, shown: np.ndarray) -> np.ndarray:
+        """K-Means label of the centroid nearest on the shown traits only (partial distance)."""
+        z = self.prepare(x)
+        distance = np.stack(
+            [(((z - c) ** 2) * shown).sum(axis=1) for c in self.kmeans.cluster_centers_], axis=1
+        )
+        return distance.argmin(axis=1)
 
 
 @dataclass
@@ -174,7 +219,9 @@ def fit_segments(
         return _rules_only(
             x, f"{len(buyers)} buyers: too few to cluster (need {MIN_BUYERS}); rule segments only"
         )
-    traits = buyers[SEGMENT_FEATURES]
+    model = Segmenter()
+    model.features = [*SEGMENT_FEATURES, *category_columns(x)]
+    traits = buyers[model.features]
     distinct = len(traits.drop_duplicates())
     if distinct < 2 * max(K_RANGE):
         return _rules_only(
@@ -184,7 +231,6 @@ def fit_segments(
 
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(len(buyers), min(FIT_SAMPLE, len(buyers)), replace=False))
-    model = Segmenter()
     raw = traits.astype("float64").copy()
     raw[model.log_features] = np.log1p(raw[model.log_features].clip(lower=0))
     model.scaler = StandardScaler().fit(raw.to_numpy()[fit_rows])
@@ -207,7 +253,10 @@ def fit_segments(
         fitted[k] = km
     if not scores:
         return _rules_only(x, "every k gave a single cluster: buyers are too uniform")
-    best = max(scores, key=scores.get)
+    # Silhouettes on a sample differ by noise of about K_TOLERANCE: among the k that score
+    # within it of the best, the fewest segments (a marketer acts on each one).
+    top = max(scores.values())
+    best = min(k for k, score in scores.items() if score >= top - K_TOLERANCE)
     previous_k = (
         len(previous.cluster_ids)
         if previous is not None and previous.algorithm == "kmeans"
@@ -226,7 +275,7 @@ def fit_segments(
     matched = _assign_ids(model, previous)
 
     labels_sil = model.kmeans.labels_[sil_rows]
-    profile = pd.DataFrame(model.kmeans.cluster_centers_, columns=SEGMENT_FEATURES)
+    profile = pd.DataFrame(model.kmeans.cluster_centers_, columns=model.features)
     profile.index = pd.Index(model.cluster_ids, name="segment_id")
     model.names = {**RULE_SEGMENTS, **name_clusters(profile)}
     model.message = f"K-Means with k={best} (best silhouette over k={min(K_RANGE)}..{max(K_RANGE)})"
@@ -258,7 +307,7 @@ def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
     if previous is not None and previous.algorithm == "kmeans":
         next_id = max(previous.next_id, FIRST_CLUSTER_ID)
         old = previous.centroids_raw()
-        old_raw = old[model.features].copy()
+        old_raw = old.reindex(columns=model.features, fill_value=0.0)
         old_raw[model.log_features] = np.log1p(old_raw[model.log_features].clip(lower=0))
         old_z = model.scaler.transform(old_raw.to_numpy())
         new_z = model.kmeans.cluster_centers_
@@ -289,9 +338,9 @@ def name_clusters(profile: pd.DataFrame) -> dict[int, str]:
     for segment, row in profile.iterrows():
         ranked = row.abs().sort_values(ascending=False)
         words = [
-            TRAIT_WORDS[t][0 if row[t] > 0 else 1]
+            word
             for t in ranked.index
-            if abs(row[t]) >= NAME_THRESHOLD
+            if abs(row[t]) >= NAME_THRESHOLD and (word := _trait_word(t, row[t] > 0))
         ]
         take = 3
         while True:
@@ -308,6 +357,13 @@ def name_clusters(profile: pd.DataFrame) -> dict[int, str]:
             name, n = f"{base} ({n})", n + 1
         names[int(segment)] = name
     return names
+
+
+def _trait_word(trait: str, high: bool) -> str | None:
+    """A trait's word; a category says what a cluster favours, never what it avoids."""
+    if trait.startswith(CATEGORY_PREFIX):
+        return f"{trait.removeprefix(CATEGORY_PREFIX).replace('_', ' ')}-loving" if high else None
+    return TRAIT_WORDS[trait][0 if high else 1]
 
 
 def compare_methods(

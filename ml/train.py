@@ -127,7 +127,7 @@ def _train_segmentation(client, settings: Settings, run_date: date, x_now: pd.Da
     from mlflow.models import infer_signature
 
     from ml import plots, registry
-    from ml.segmentation import SEGMENT_FEATURES, Segmenter, fit_segments, silhouette_on
+    from ml.segmentation import Segmenter, fit_segments, silhouette_on
 
     name = tracking.SEGMENTATION_MODEL
     champion_v, champion = registry.load_champion(client, name)
@@ -146,7 +146,7 @@ def _train_segmentation(client, settings: Settings, run_date: date, x_now: pd.Da
                 "snapshot_date": str(run_date),
                 "customers": len(x_now),
                 "buyers": int((x_now["frequency"] > 0).sum()),
-                "features": ",".join(SEGMENT_FEATURES),
+                "features": ",".join(model.features),
                 "message": model.message[:500],
             }
         )

@@ -15,7 +15,9 @@ class Archetype:
 
     Purchases while alive: Poisson with personal rate lambda ~ Gamma(shape=r, rate=alpha) per
     day; after each purchase the person drops out with personal probability p ~ Beta(a, b)
-    (the BG/NBD model of Fader, Hardie & Lee 2005).
+    (the BG/NBD model of Fader, Hardie & Lee 2005). Everything else (what they buy, where,
+    at what price and discount, how much they browse and read the newsletter) is the type's
+    own, so the types show in behaviour as they do in real shops.
     """
 
     name: str
@@ -27,15 +29,21 @@ class Archetype:
     online_share: tuple[float, float]  # Beta(a, b) of the share of purchases made online
     basket_lines: float  # mean number of order lines
     price_level: float  # > 1 prefers pricier products within a category
-    discount_share: float  # share of lines bought with a discount
+    discount_share: float  # share of online lines bought with a discount
     web_sessions_per_day: float  # browsing while alive (mean of a Gamma(2, mean/2))
     cart_propensity: float  # share of browse events that put something in the cart
     login_share: float  # share of browse sessions in which an account holder logs in
     email_open: tuple[float, float]  # Beta(a, b) of the newsletter open probability
+    # Mean category preference, in the order of vocab.CATEGORIES (sums to 1); each person's
+    # own preference is a Dirichlet draw around it (GeneratorConfig.category_concentration).
+    category_weights: tuple[float, ...] = (0.2, 0.14, 0.12, 0.12, 0.1, 0.1, 0.12, 0.1)
     joins_before_start: bool = True  # False: joins only during the generated period
 
 
+# Categories: apparel, shoes, accessories, home, beauty, electronics, sports, kids.
 DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
+    # Loyal high-value: frequent, big premium baskets for the home, store-leaning card
+    # holders, rarely on discount, regular readers of the newsletter.
     Archetype(
         "loyal",
         0.12,
@@ -43,15 +51,18 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         alpha=3.0 * 365 / 6.5,
         a=2.0,
         b=40.0,
-        online_share=(3.0, 3.0),
-        basket_lines=2.8,
-        price_level=1.3,
-        discount_share=0.05,
-        web_sessions_per_day=0.045,
-        cart_propensity=0.10,
-        login_share=0.55,
-        email_open=(6.0, 9.0),
+        online_share=(2.0, 5.0),
+        basket_lines=3.2,
+        price_level=1.5,
+        discount_share=0.03,
+        web_sessions_per_day=0.08,
+        cart_propensity=0.12,
+        login_share=0.75,
+        email_open=(6.0, 6.0),
+        category_weights=(0.06, 0.20, 0.04, 0.50, 0.05, 0.08, 0.04, 0.03),
     ),
+    # Bargain hunter: cheap fashion online, mostly on discount, browsing for deals and
+    # opening every newsletter for the next code.
     Archetype(
         "bargain_hunter",
         0.20,
@@ -59,15 +70,18 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         alpha=2.0 * 365 / 3.0,
         a=3.0,
         b=20.0,
-        online_share=(5.0, 2.0),
-        basket_lines=3.0,
-        price_level=0.75,
-        discount_share=0.6,
-        web_sessions_per_day=0.05,
-        cart_propensity=0.18,
-        login_share=0.35,
-        email_open=(4.0, 8.0),
+        online_share=(8.0, 2.0),
+        basket_lines=3.4,
+        price_level=0.6,
+        discount_share=0.7,
+        web_sessions_per_day=0.12,
+        cart_propensity=0.22,
+        login_share=0.55,
+        email_open=(9.0, 3.0),
+        category_weights=(0.55, 0.12, 0.08, 0.04, 0.10, 0.02, 0.06, 0.03),
     ),
+    # Occasional: a few family purchases a year (kids, sports), mostly in store, small
+    # baskets, little browsing, seldom opens the newsletter.
     Archetype(
         "occasional",
         0.36,
@@ -75,46 +89,53 @@ DEFAULT_ARCHETYPES: tuple[Archetype, ...] = (
         alpha=1.5 * 365 / 1.3,
         a=4.0,
         b=12.0,
-        online_share=(2.0, 2.0),
-        basket_lines=1.9,
+        online_share=(2.0, 6.0),
+        basket_lines=1.8,
         price_level=1.0,
-        discount_share=0.1,
-        web_sessions_per_day=0.016,
-        cart_propensity=0.08,
-        login_share=0.25,
-        email_open=(2.0, 10.0),
+        discount_share=0.08,
+        web_sessions_per_day=0.025,
+        cart_propensity=0.06,
+        login_share=0.4,
+        email_open=(2.0, 12.0),
+        category_weights=(0.05, 0.05, 0.05, 0.07, 0.05, 0.04, 0.24, 0.45),
     ),
+    # One-time: joins to buy one thing (a gadget, an accessory) online, soon, and is gone;
+    # hardly browses and ignores the newsletter.
     Archetype(
         "one_time",
         0.20,
         r=2.0,
-        alpha=2.0 * 365 / 1.0,
+        alpha=2.0 * 365 / 4.0,
         a=8.0,
         b=2.0,
-        online_share=(3.0, 2.0),
-        basket_lines=1.7,
-        price_level=1.0,
-        discount_share=0.15,
-        web_sessions_per_day=0.008,
-        cart_propensity=0.08,
-        login_share=0.15,
-        email_open=(1.2, 12.0),
+        online_share=(6.0, 2.0),
+        basket_lines=1.2,
+        price_level=1.4,
+        discount_share=0.1,
+        web_sessions_per_day=0.01,
+        cart_propensity=0.3,
+        login_share=0.2,
+        email_open=(1.0, 25.0),
+        category_weights=(0.04, 0.05, 0.08, 0.05, 0.04, 0.64, 0.06, 0.04),
     ),
+    # Newcomer: joined during the period, mobile-first and online, beauty and accessories,
+    # curious about the newsletter, some welcome discounts.
     Archetype(
         "newcomer",
         0.12,
         r=2.0,
-        alpha=2.0 * 365 / 2.5,
+        alpha=2.0 * 365 / 3.0,
         a=3.0,
         b=12.0,
-        online_share=(4.0, 2.0),
-        basket_lines=2.1,
-        price_level=1.0,
-        discount_share=0.2,
-        web_sessions_per_day=0.04,
-        cart_propensity=0.12,
-        login_share=0.35,
-        email_open=(3.0, 8.0),
+        online_share=(9.0, 1.0),
+        basket_lines=2.0,
+        price_level=0.9,
+        discount_share=0.3,
+        web_sessions_per_day=0.1,
+        cart_propensity=0.15,
+        login_share=0.6,
+        email_open=(3.0, 6.0),
+        category_weights=(0.10, 0.05, 0.24, 0.04, 0.45, 0.05, 0.04, 0.03),
         joins_before_start=False,
     ),
 )
@@ -251,6 +272,7 @@ class GeneratorConfig:
     newsletter_click: float = 0.2  # clicks per open
 
     # --- catalog, stores, money ---------------------------------------------------------------
+    category_concentration: float = 40.0  # Dirichlet concentration of personal category tastes
     n_products: int = 320
     catalog_update_every_days: int = 14
     n_stores: int = 40
@@ -269,6 +291,8 @@ class GeneratorConfig:
         for a in self.archetypes:
             if a.a <= 1:
                 raise ValueError(f"archetype {a.name}: a must be > 1 (finite BG/NBD mean)")
+            if abs(sum(a.category_weights) - 1.0) > 1e-6:
+                raise ValueError(f"archetype {a.name}: category_weights must sum to 1")
         if abs(sum(a.weight for a in self.archetypes) - 1.0) > 1e-9:
             raise ValueError("archetype weights must sum to 1")
 

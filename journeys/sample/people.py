@@ -348,9 +348,13 @@ def build_people(
     opens = rng.beta(*np.array([a.email_open for a in arch])[k].T)
     web_rate = param["web_sessions_per_day"] * rng.gamma(2.0, 0.5, size=n) * cfg.web_activity_scale
 
-    n_cat = len(vocab.CATEGORIES)
-    popularity = np.array([0.2, 0.14, 0.12, 0.12, 0.1, 0.1, 0.12, 0.1])
-    pref = 0.5 * rng.dirichlet(np.full(n_cat, 0.5), size=n) + 0.5 * popularity
+    # Category tastes: a Dirichlet draw around the archetype's mean (normalised Gammas, since
+    # numpy's dirichlet takes one parameter vector for all rows).
+    mean_taste = np.array([a.category_weights for a in arch])
+    if mean_taste.shape[1] != len(vocab.CATEGORIES):
+        raise ValueError(f"category_weights need one weight per category {vocab.CATEGORIES}")
+    taste = rng.gamma(cfg.category_concentration * mean_taste[k])
+    pref = taste / taste.sum(axis=1, keepdims=True)
     cat_cum = np.cumsum(pref, axis=1).astype(np.float32)
     cat_cum[:, -1] = 1.0
 

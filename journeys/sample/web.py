@@ -352,6 +352,9 @@ class WebSimulator:
             x[order] for x in (sess, pos, event_sec, etype, sku, url, utm, campaign)
         )
         identified = pos >= login_pos[sess]
+        # A newsletter open is reported by the e-mail service, which knows the recipient: it
+        # carries the address it was sent to (never the CRM id), logged in or not.
+        mailed_to = identified | (kind[sess] == OPEN)
         numbers = self.next_event + np.arange(total)
         self.next_event += total
         session_ids = pa.concat_arrays(
@@ -375,7 +378,7 @@ class WebSimulator:
             "event_at": self.clock.timestamps(event_sec, quoted=True),
             "event_type": _qtake(q["event_type"], etype),
             "anonymous_id": _qtake(q["cookie"], ev_cookie),
-            "user_email": _qtake(q["email"], np.where(identified, email_ver[sess], -1)),
+            "user_email": _qtake(q["email"], np.where(mailed_to, email_ver[sess], -1)),
             "crm_id": _qtake(q["crm"], np.where(identified, crm_rec[sess], -1)),
             "session_id": _qtake(session_ids, np.where(kind[sess] == OPEN, -1, sess)),
             "sku": _qtake(q["sku"], sku),
@@ -386,7 +389,7 @@ class WebSimulator:
             "utm_campaign": _qtake(q["campaign"], campaign),
         }
         event_ids = fixed_ids("ev", numbers, 11)
-        test = np.flatnonzero(p.is_test[ev_person] & identified)
+        test = np.flatnonzero(p.is_test[ev_person] & mailed_to)
         login = etype == T["login"]
         table = Table(
             columns,

@@ -8,7 +8,7 @@ import pandas as pd
 
 from journeys.transform import invoke
 from journeys.warehouse import connect
-from ml.data import FEATURES, load_features
+from ml.data import FEATURES, category_columns, load_features
 
 
 def test_no_feature_reads_past_its_cutoff(nightly_run, warehouse_copy) -> None:
@@ -17,8 +17,9 @@ def test_no_feature_reads_past_its_cutoff(nightly_run, warehouse_copy) -> None:
     cutoff = run_date - timedelta(days=settings.churn_horizon_days)  # the training/holdout cutoff
     with connect(home.settings) as con:
         expected = load_features(con, cutoff)
-    # Erase the future from everything customer_features reads: orders (their lines only count
-    # through them) and web/e-mail events after the cutoff; then rebuild the features for it.
+    # Erase the future from everything customer_features and customer_category_mix read: orders
+    # (their lines only count through them) and web/e-mail events after the cutoff; then
+    # rebuild the features for it.
     with connect(settings) as con:
         later_orders = con.execute(
             "select count(*) from marts.fct_orders where ordered_on > ?", [cutoff]
@@ -32,13 +33,15 @@ def test_no_feature_reads_past_its_cutoff(nightly_run, warehouse_copy) -> None:
         con.execute(
             "delete from staging.stg_web__events where cast(event_at as date) > ?", [cutoff]
         )
-    invoke(settings, ["run", "--select", "customer_features"], cutoff)
+    invoke(settings, ["run", "--select", "customer_features", "customer_category_mix"], cutoff)
     with connect(settings) as con:
         rebuilt = load_features(con, cutoff)
     assert len(expected) > 0
+    columns = [*FEATURES, *category_columns(expected)]
+    assert len(columns) > len(FEATURES)  # the category mix is checked too
     pd.testing.assert_frame_equal(
-        rebuilt.set_index("customer_id")[FEATURES],
-        expected.set_index("customer_id")[FEATURES],
+        rebuilt.set_index("customer_id")[columns],
+        expected.set_index("customer_id")[columns],
         check_exact=False,
         rtol=1e-9,
     )

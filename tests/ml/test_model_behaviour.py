@@ -167,3 +167,54 @@ def test_segment_ids_survive_a_retraining(features_now) -> None:
     assert adjusted_rand_score(a, b) > 0.8
     assert (a == b).mean() > 0.85  # the same customers keep the same ids, not just the partition
     assert set(second.names) >= set(np.unique(b))
+
+
+def test_prospects_join_a_segment_only_on_the_traits_they_show(features_now) -> None:
+    from ml.segmentation import DORMANT_PROSPECTS, FIRST_CLUSTER_ID, fit_segments
+
+    x = model_matrix(features_now)
+    model = fit_segments(x, seed=7).model
+    assert model.algorithm == "kmeans"
+    segments = model.predict(x)
+    prospect = (x["frequency"] == 0).to_numpy()
+    shows = model.shown_traits(x).any(axis=1)
+    assert (prospect & shows).any() and (prospect & ~shows).any()
+    assert (segments[prospect & shows] >= FIRST_CLUSTER_ID).all()
+    assert (segments[prospect & ~shows] == DORMANT_PROSPECTS).all()
+
+    # A prospect with exactly a cluster's browsing, newsletter and category mix joins that
+    # cluster, whatever its (absent) purchase traits and tenure say: they are not looked at.
+    centroids = model.centroids_raw()
+    rows = []
+    for i, segment in enumerate(centroids.index):
+        other = centroids.iloc[(i + 1) % len(centroids)]
+        row = x.iloc[0].copy()
+        row[model.features] = other[model.features].to_numpy()  # another cluster's purchases
+        shown = [f for f in model.features if f not in SEGMENT_PURCHASE_TRAITS]
+        row[shown] = centroids.loc[segment, shown].to_numpy()
+        row["frequency"] = 0
+        rows.append(row)
+    synthetic = pd.DataFrame(rows)
+    assert (model.predict(synthetic) == centroids.index.to_numpy()).all()
+
+
+SEGMENT_PURCHASE_TRAITS = {
+    "tenure_days",
+    "purchases_per_year",
+    "avg_order_value",
+    "avg_basket_lines",
+    "discount_share",
+    "online_share",
+}
+
+
+def test_category_shares_sum_to_one_for_customers_with_any_interest(features_now) -> None:
+    from ml.data import category_columns
+
+    shares = features_now[category_columns(features_now)]
+    assert shares.shape[1] >= 2
+    known = shares.notna().all(axis=1)
+    assert known.mean() > 0.5
+    np.testing.assert_allclose(shares[known].sum(axis=1), 1.0, rtol=1e-9)
+    # Smoothed towards the population: no customer is 100 % one category.
+    assert shares[known].max(axis=1).max() < 1.0

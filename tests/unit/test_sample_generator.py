@@ -245,16 +245,42 @@ def test_orders_name_a_customer_and_receipts_are_partly_anonymous(sample):
     assert 0.15 < anonymous < 0.45
 
 
+def _timestamp(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 def test_web_identity_only_from_login_on_within_a_session(sample):
     sessions = defaultdict(list)
+    opens = addressed = 0
     for r in _rows(sample, "web", "events"):
         if r["session_id"]:
             sessions[r["session_id"]].append(r)
+        elif r["event_type"] == "email_open":
+            # The e-mail service knows whom it mailed: the address, never the CRM id.
+            assert r["crm_id"] is None
+            opens += 1
+            addressed += r["user_email"] is not None
         elif r["event_type"] != "login":
             assert r["user_email"] is None and r["crm_id"] is None
+    assert opens > 50 and addressed > 0.9 * opens
     logins = 0
+    # Planted malformed rows (broken JSON, missing id or unparseable time, quarantined by
+    # landing) can hide a session's login: sessions around one are not judged.
+    malformed = pq.read_table(sample / "truth" / "defects.parquet").to_pandas()
+    malformed = malformed[
+        (malformed["source"] == "web")
+        & malformed["defect"].isin(["broken_json", "missing_required", "malformed_date"])
+    ]
+    bad_ids = np.sort(malformed["record_key"].to_numpy().astype(str))
     for events in sessions.values():
-        events.sort(key=lambda r: (r["event_at"] or "", r["event_id"]))
+        ids = sorted(r["event_id"] or "" for r in events)
+        around = np.searchsorted(bad_ids, ids[0]) != np.searchsorted(bad_ids, ids[-1], "right")
+        if around or not all(r["event_id"] and _timestamp(r["event_at"]) for r in events):
+            continue
+        events.sort(key=lambda r: (r["event_at"], r["event_id"]))
         logged_in = False
         for r in events:
             logged_in |= r["event_type"] == "login"
