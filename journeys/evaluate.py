@@ -26,6 +26,7 @@ import duckdb
 
 from journeys.identity.rules import email_key_sql
 from journeys.settings import Settings
+from journeys.warehouse import table_exists
 
 RECORDS_SQL = """
 with predicted as (
@@ -233,7 +234,7 @@ def archetype_ceiling(con: duckdb.DuckDBPyConnection, customers) -> dict:
     features = con.execute(
         "select * from marts.customer_features where snapshot_date = ?", [snapshot]
     ).df()
-    if _has_table(con, "marts", "customer_category_mix"):  # absent in older warehouses
+    if table_exists(con, "marts", "customer_category_mix"):  # absent in older warehouses
         features = features.merge(category_mix(con, snapshot), on="customer_id", how="left")
     judged = customers[["customer_id", "archetype", "segment_id"]].merge(features, on="customer_id")
     # Nothing to cross-validate (e.g. features already built for a day not yet published), or
@@ -280,16 +281,6 @@ def _partial_aris(customers) -> dict:
         )
     out["rule_segment_share"] = round(float((customers["segment_id"] < FIRST_CLUSTER_ID).mean()), 4)
     return out
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
 
 
 def _high_value_column(con: duckdb.DuckDBPyConnection) -> str:
