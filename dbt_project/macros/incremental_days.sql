@@ -10,6 +10,20 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+    Incremental by customer and day: a run replaces the (customer, day) rows it builds, and
+    drops the rows of customers no longer known (merged away, turned test accounts). Spark has
+    no row-level delete without Delta/Iceberg: it overwrites day partitions.
+#}
+{% macro customer_day_incremental_config() -%}
+    {%- set forget_unknown = "delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)" -%}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail'}) }}
+    {%- else -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': forget_unknown}) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {# The first day a daily model holds (its earliest row), as 'YYYY-MM-DD', or none. #}
 {% macro first_day_in(relation) -%}
     {%- if execute -%}
@@ -29,14 +43,50 @@
 {%- endmacro %}
 
 {% macro duckdb__fingerprint(columns) -%}
-    bit_xor(hash({{ columns | join(', ') }}))
+    bit_xor({{ row_hash(columns) }})
 {%- endmacro %}
 
 {% macro default__fingerprint(columns) -%}
-    bit_xor(xxhash64({{ columns | join(', ') }}))
+    bit_xor({{ row_hash(columns) }})
+{%- endmacro %}
+
+{# A 64-bit hash of one row's columns. #}
+{% macro row_hash(columns) -%}
+    {{ return(adapter.dispatch('row_hash', 'customer_journeys')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro default__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
 {%- endmacro %}
 
 {# Combine fingerprints (aggregate): xor, so fingerprints of disjoint sets add up. #}
 {% macro combine_fingerprints(column) -%}
     bit_xor({{ column }})
+{%- endmacro %}
+
+{#
+    Incremental by snapshot date: a run replaces the snapshots it builds (delete+insert on
+    snapshot_date) and then drops every other, so the table holds this run's snapshots only,
+    as a full refresh would. Spark overwrites the snapshot partitions instead.
+#}
+{% macro snapshot_incremental_config() -%}
+    {%- set dates = [] -%}
+    {%- for d in [var('snapshot_date')] + var('extra_snapshot_dates') -%}
+        {%- do dates.append("cast('" ~ d ~ "' as date)") -%}
+    {%- endfor -%}
+    {%- set keep_only = "delete from {{ this }} where snapshot_date not in (" ~ dates | join(', ') ~ ")" -%}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['snapshot_date'], 'on_schema_change': 'fail'}) }}
+    {%- else -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'snapshot_date', 'on_schema_change': 'fail', 'post_hook': keep_only}) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{# The columns of int_customer_features_aggregated that count days up to the snapshot. #}
+{% macro days_since_columns() -%}
+    {{ return(['recency_days', 'tenure_days', 'days_since_last_web_event', 'days_since_first_purchase', 'days_since_last_browse', 'days_since_last_email_open']) }}
 {%- endmacro %}

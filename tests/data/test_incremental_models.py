@@ -20,7 +20,7 @@ from journeys.transform import invoke
 from journeys.warehouse import connect
 
 START = date(2025, 1, 1)
-DAYS = 30
+DAYS = 40  # more than the 30-day window: days leave it between two builds
 LAST = START + timedelta(days=DAYS - 1)
 HISTORY_DAYS = 10
 INCREMENTAL_DAYS = 3  # LAST-2 (first build), LAST-1, LAST
@@ -30,6 +30,7 @@ TABLES = {
     "marts.customer_lifecycle_history": ["customer_id", "day"],
     "marts.customer_lifecycle": ["customer_id"],
     "marts.customer_features": ["customer_id", "snapshot_date"],
+    "marts.customer_category_mix": ["customer_id", "snapshot_date", "category"],
     "marts.customer_rule_segments": ["customer_id", "segment"],
 }
 
@@ -129,6 +130,13 @@ def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
         assert con.execute(
             "select count(*) from marts.fct_customer_daily where web_sessions = -1"
         ).fetchall() == [(1,)]
+        # Feature snapshots: customers nothing touched were carried over, the others computed.
+        carried, computed = con.execute(
+            "select count(carried_from), count(*) - count(carried_from) "
+            "from intermediate.int_customer_features_aggregated where snapshot_date = ?",
+            [LAST],
+        ).fetchall()[0]
+        assert carried > 0 and computed > 0, (carried, computed)
         # ... and the late order was picked up, on the day it was placed, from then on.
         late = con.execute(
             "select daily.completed_amount, daily.day from marts.fct_customer_daily as daily "

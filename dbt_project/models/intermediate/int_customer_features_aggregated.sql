@@ -2,16 +2,33 @@
     Behaviour per customer and snapshot (marts.customer_features adds the RFM scores, the VIP
     flag and the lifecycle stage on top), as of the end of each snapshot date (events on or
     before it). Web and e-mail engagement are sums over fct_customer_daily, the incremental
-    daily fact, so the nightly run does not rescan every web event. Purchases are completed orders in the reporting currency; cancelled and refunded orders
-    do not count. A customer appears from the day they are first seen. Never bought: recency is
-    null, frequency and monetary 0. No web activity: web counts 0.
+    daily fact, so the nightly run does not rescan every web event. Purchases are completed
+    orders in the reporting currency; cancelled and refunded orders do not count. A customer
+    appears from the day they are first seen. Never bought: recency is null, frequency and
+    monetary 0. No web activity: web counts 0.
     Basket features (lines, discounts, categories) read the order lines of those purchases;
     the product category is reference data from the catalog, not customer behaviour.
     Refunded orders are returns: they count in returns_rate, never in spend ("net of refunds").
     Abandoned carts in the last 24 hours: add-to-cart events on the snapshot day (the 24 hours
     before its end) with no order placed by the customer between the cart add and the end of
     the snapshot day (nothing after the snapshot may be read).
+
+    Incremental by snapshot (see snapshot_incremental_config): the table holds the snapshot
+    dates of the last run. A snapshot S is built from the latest snapshot P <= S the table
+    holds: only customers whose features can differ are computed again, the others' rows are
+    carried over from P with their "days since" columns moved on by S - P. A customer is
+    computed again when
+      - inputs_fingerprint changed: a hash of every input row of theirs up to the run date
+        (daily activity, orders, order lines, first seen day) and of the catalog's categories.
+        Late data, a status update, a merge or a new customer all change it;
+      - they have daily activity entering the snapshot's windows (days in (P, S]) or leaving
+        them (days in (P - w, S - w] for the 30, 90 and 365-day windows);
+      - they had abandoned carts at P (a one-day count).
+    A snapshot with no earlier one in the table is computed for everybody, as on a full refresh.
+    carried_from says which rows were carried over (customer_category_mix carries the same).
 #}
+{{ config(**snapshot_incremental_config()) }}
+
 with
 
 customers as (
@@ -68,17 +85,13 @@ snapshots as (
 
 ),
 
-customer_snapshots as (
+real_customers as (
 
     select
-        customers.customer_id,
-        snapshots.snapshot_date,
-        cast(customers.first_seen_at as date) as first_seen_on
+        customer_id,
+        cast(first_seen_at as date) as first_seen_on
     from customers
-    cross join snapshots
-    where
-        cast(customers.first_seen_at as date) <= snapshots.snapshot_date
-        and not customers.is_test_account
+    where not is_test_account
 
 ),
 
@@ -99,6 +112,208 @@ order_lines as (
 
 ),
 
+catalog_fingerprint as (
+
+    select {{ fingerprint(['sku', 'category']) }} as catalog_fingerprint
+    from products
+
+),
+
+order_line_fingerprints as (
+
+    select
+        order_id,
+        {{ fingerprint(['sku', 'is_discounted']) }} as lines_fingerprint
+    from order_lines
+    group by order_id
+
+),
+
+current_inputs as (
+
+    -- Per customer: a fingerprint of every input row of theirs up to the run date.
+    select
+        customer_id,
+        {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint
+    from (
+        select
+            customer_id,
+            {{ row_hash([
+                'day', 'completed_orders', 'completed_amount', 'refunded_orders', 'cancelled_orders',
+                'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events',
+                'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks'
+            ]) }} as row_fingerprint
+        from daily
+        union all
+        select
+            orders.customer_id,
+            {{ row_hash([
+                'orders.order_id', 'orders.status', 'orders.channel', 'orders.amount',
+                'orders.ordered_at', 'order_line_fingerprints.lines_fingerprint'
+            ]) }} as row_fingerprint
+        from orders
+        left join order_line_fingerprints
+            on orders.order_id = order_line_fingerprints.order_id
+        where orders.customer_id is not null
+        union all
+        select
+            real_customers.customer_id,
+            {{ row_hash(['real_customers.first_seen_on', 'catalog_fingerprint.catalog_fingerprint']) }} as row_fingerprint
+        from real_customers
+        cross join catalog_fingerprint
+    ) as input_rows
+    group by customer_id
+
+),
+
+{% if is_incremental() %}
+
+    built as (
+
+        select * from {{ this }}
+
+    ),
+
+    bases as (
+
+        -- Per snapshot to build: the latest snapshot the table holds on or before it.
+        select
+            snapshots.snapshot_date,
+            max(built_dates.snapshot_date) as base_date
+        from snapshots
+        inner join (select distinct snapshot_date from built) as built_dates
+            on built_dates.snapshot_date <= snapshots.snapshot_date
+        group by snapshots.snapshot_date
+
+    ),
+
+    moved_windows as (
+
+        -- Day ranges whose activity enters or leaves a snapshot's windows since its base.
+        select
+            snapshot_date,
+            base_date as after_day,
+            snapshot_date as through_day
+        from bases
+        {%- for window in [30, 90, 365] %}
+            union all
+            select
+                snapshot_date,
+                {{ dbt.dateadd('day', -window, 'base_date') }} as after_day,
+                {{ dbt.dateadd('day', -window, 'snapshot_date') }} as through_day
+            from bases
+        {%- endfor %}
+
+    ),
+
+    moved_days as (
+
+        select distinct
+            moved_windows.snapshot_date,
+            days.day
+        from moved_windows
+        inner join (select distinct day from daily) as days
+            on
+                days.day > moved_windows.after_day
+                and days.day <= moved_windows.through_day
+
+    ),
+
+    stale as (
+
+        -- (customer, snapshot) pairs a carried-over row could get wrong.
+        select
+            moved_days.snapshot_date,
+            daily.customer_id
+        from moved_days
+        inner join daily
+            on moved_days.day = daily.day
+        union
+        select
+            bases.snapshot_date,
+            built.customer_id
+        from bases
+        inner join built
+            on
+                bases.base_date = built.snapshot_date
+                and built.abandoned_carts_24h > 0
+        union
+        select
+            bases.snapshot_date,
+            current_inputs.customer_id
+        from current_inputs
+        left join (
+            select
+                customer_id,
+                arg_max(inputs_fingerprint, snapshot_date) as inputs_fingerprint
+            from built
+            group by customer_id
+        ) as built_inputs
+            on current_inputs.customer_id = built_inputs.customer_id
+        cross join bases
+        where current_inputs.inputs_fingerprint is distinct from built_inputs.inputs_fingerprint
+
+    ),
+
+    carried as (
+
+        -- Rows of the base snapshot that stay right, moved on to the snapshot being built.
+        select
+            built.* replace (
+                bases.snapshot_date as snapshot_date,
+                bases.base_date as carried_from,
+                {%- for column in days_since_columns() %}
+                    cast(
+                        built.{{ column }} + {{ dbt.datediff('bases.base_date', 'bases.snapshot_date', 'day') }} as {{ dbt.type_int() }}
+                    ) as {{ column }}{{ "," if not loop.last }}
+                {%- endfor %}
+            )
+        from built
+        inner join bases
+            on built.snapshot_date = bases.base_date
+        inner join real_customers
+            on built.customer_id = real_customers.customer_id
+        where not exists (
+            select 1
+            from stale
+            where
+                stale.snapshot_date = bases.snapshot_date
+                and stale.customer_id = built.customer_id
+        )
+
+    ),
+
+{% endif %}
+
+customer_snapshots as (
+
+    -- The (customer, snapshot) pairs computed here: all of them on a full refresh.
+    select
+        real_customers.customer_id,
+        snapshots.snapshot_date,
+        real_customers.first_seen_on
+    from real_customers
+    cross join snapshots
+    where
+        real_customers.first_seen_on <= snapshots.snapshot_date
+        {% if is_incremental() %}
+            and not exists (
+                select 1
+                from carried
+                where
+                    carried.customer_id = real_customers.customer_id
+                    and carried.snapshot_date = snapshots.snapshot_date
+            )
+        {% endif %}
+
+),
+
+computed_customers as (
+
+    select distinct customer_id from customer_snapshots
+
+),
+
 purchases as (
 
     select
@@ -108,7 +323,9 @@ purchases as (
         channel,
         amount
     from orders
-    where status = 'completed' and customer_id is not null
+    where
+        status = 'completed'
+        and customer_id in (select computed_customers.customer_id from computed_customers)
 
 ),
 
@@ -121,7 +338,9 @@ placed_orders as (
         ordered_on,
         status
     from orders
-    where status in ('completed', 'refunded') and customer_id is not null
+    where
+        status in ('completed', 'refunded')
+        and customer_id in (select computed_customers.customer_id from computed_customers)
 
 ),
 
@@ -363,8 +582,12 @@ final as (
         cast(coalesce(web_features.product_views_90d, 0) as {{ dbt.type_int() }}) as product_views_90d,
         cast(coalesce(web_features.cart_adds_90d, 0) as {{ dbt.type_int() }}) as cart_adds_90d,
         cast(coalesce(web_features.email_clicks_30d, 0) as {{ dbt.type_int() }}) as email_clicks_30d,
-        cast(coalesce(abandoned_cart_features.abandoned_carts_24h, 0) as {{ dbt.type_int() }}) as abandoned_carts_24h
+        cast(coalesce(abandoned_cart_features.abandoned_carts_24h, 0) as {{ dbt.type_int() }}) as abandoned_carts_24h,
+        current_inputs.inputs_fingerprint,
+        cast(null as date) as carried_from
     from customer_snapshots
+    inner join current_inputs
+        on customer_snapshots.customer_id = current_inputs.customer_id
     left join purchase_features
         on
             customer_snapshots.customer_id = purchase_features.customer_id
@@ -389,3 +612,7 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+    union all
+    select * from carried
+{% endif %}

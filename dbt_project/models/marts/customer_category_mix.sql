@@ -5,14 +5,13 @@
     any interest; categories come from the catalog, so the table is long, not one column per
     category. Views count too, so a customer who never bought still shows their tastes.
     Counts are summed per day first, then per snapshot (a few snapshot dates per run).
+    Incremental by snapshot, like int_customer_features_aggregated: a customer whose features
+    row was carried over from an earlier snapshot (carried_from) carries their categories over
+    from the same snapshot; the others are computed again.
 #}
+{{ config(**snapshot_incremental_config()) }}
+
 with
-
-customers as (
-
-    select * from {{ ref('dim_customers') }}
-
-),
 
 orders as (
 
@@ -50,17 +49,84 @@ products as (
 
 ),
 
+features as (
+
+    select
+        customer_id,
+        snapshot_date,
+        carried_from
+    from {{ ref('int_customer_features_aggregated') }}
+
+),
+
 snapshots as (
 
     {{ snapshot_dates_relation() }}
 
 ),
 
-real_customers as (
+{% if is_incremental() %}
 
-    select customer_id
-    from customers
-    where not is_test_account
+    built as (
+
+        select * from {{ this }}
+
+    ),
+
+    carried_features as (
+
+        -- Customers carried over, from a snapshot this table holds too.
+        select
+            features.customer_id,
+            features.snapshot_date,
+            features.carried_from
+        from features
+        where features.carried_from in (select distinct built.snapshot_date from built)
+
+    ),
+
+    carried as (
+
+        select
+            built.customer_id,
+            carried_features.snapshot_date,
+            built.category,
+            built.purchased_lines,
+            built.product_views
+        from carried_features
+        inner join built
+            on
+                carried_features.customer_id = built.customer_id
+                and carried_features.carried_from = built.snapshot_date
+
+    ),
+
+{% endif %}
+
+customer_snapshots as (
+
+    -- The (customer, snapshot) pairs computed here: all of them on a full refresh.
+    select
+        features.customer_id,
+        features.snapshot_date
+    from features
+    inner join snapshots
+        on features.snapshot_date = snapshots.snapshot_date
+    {% if is_incremental() %}
+        where not exists (
+            select 1
+            from carried_features
+            where
+                carried_features.customer_id = features.customer_id
+                and carried_features.snapshot_date = features.snapshot_date
+        )
+    {% endif %}
+
+),
+
+computed_customers as (
+
+    select distinct customer_id from customer_snapshots
 
 ),
 
@@ -84,7 +150,9 @@ cookie_owners as (
         source_key as anonymous_id,
         customer_id
     from identifiers
-    where source = 'web_cookie'
+    where
+        source = 'web_cookie'
+        and customer_id in (select computed_customers.customer_id from computed_customers)
 
 ),
 
@@ -101,7 +169,9 @@ bought_per_day as (
         on orders.order_id = order_lines.order_id
     inner join products
         on order_lines.sku = products.sku
-    where orders.status = 'completed' and orders.customer_id is not null
+    where
+        orders.status = 'completed'
+        and orders.customer_id in (select computed_customers.customer_id from computed_customers)
     group by orders.customer_id, products.category, orders.ordered_on
 
 ),
@@ -136,18 +206,22 @@ final as (
 
     select
         interest_per_day.customer_id,
-        snapshots.snapshot_date,
+        customer_snapshots.snapshot_date,
         interest_per_day.category,
         cast(sum(interest_per_day.purchased_lines) as {{ dbt.type_int() }}) as purchased_lines,
         cast(sum(interest_per_day.product_views) as {{ dbt.type_int() }}) as product_views
     from interest_per_day
-    inner join real_customers
-        on interest_per_day.customer_id = real_customers.customer_id
-    inner join snapshots
-        on interest_per_day.day <= snapshots.snapshot_date
+    inner join customer_snapshots
+        on
+            interest_per_day.customer_id = customer_snapshots.customer_id
+            and interest_per_day.day <= customer_snapshots.snapshot_date
     where interest_per_day.category is not null
-    group by interest_per_day.customer_id, snapshots.snapshot_date, interest_per_day.category
+    group by interest_per_day.customer_id, customer_snapshots.snapshot_date, interest_per_day.category
 
 )
 
 select * from final
+{% if is_incremental() %}
+    union all
+    select * from carried
+{% endif %}

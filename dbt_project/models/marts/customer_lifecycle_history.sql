@@ -2,16 +2,17 @@
     Lifecycle stage of every known customer on every day: one row per customer and day from
     var('history_start') to the run date (var snapshot_date). The stage as of the end of the day
     follows the lifecycle_stage macro (thresholds in journeys/settings.py).
-    Incremental by day (delete+insert on `day`). A run rebuilds
-      - days not built yet, and always the run date (re-running a day replaces it);
-      - days whose inputs changed: each day keeps a fingerprint of everything its stages read
-        (inputs_fingerprint: the customers known by then, and every customer's purchase days
-        and counts up to it). A late order or a status update for day X changes the
-        fingerprint of every day from X on; a customer first seen late, merged away or
-        flagged as a test account changes it too.
+    Incremental by customer and day (delete+insert on both). A run builds
+      - every customer's row for the days not built yet, and always for the run date
+        (re-running a day replaces it);
+      - every day of the customers whose inputs changed: each row keeps its customer's
+        inputs_fingerprint (first seen day, purchase days and counts up to the run date). A
+        late order, a status update, a merge or a customer first seen late changes it, and
+        only that customer's days are built again, not everybody's.
+    Customers no longer known (merged away, turned test accounts) lose their rows.
     A full refresh rebuilds from var('history_start'); an incremental run keeps older days.
 #}
-{{ config(**daily_incremental_config()) }}
+{{ config(**customer_day_incremental_config()) }}
 
 {%- set run_day = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- set range_start = var('history_start') -%}
@@ -67,84 +68,61 @@ purchase_days as (
 
 ),
 
-purchase_fingerprints as (
+customer_inputs as (
 
+    -- Per customer: a fingerprint of everything their stages read.
     select
-        day,
-        {{ fingerprint(['customer_id', 'day', 'completed_orders']) }} as day_fingerprint
-    from daily
-    where completed_orders > 0
-    group by day
-
-),
-
-customer_fingerprints as (
-
-    select
-        first_seen_on as day,
-        {{ fingerprint(['customer_id']) }} as day_fingerprint
-    from known_customers
-    group by first_seen_on
-
-),
-
-input_fingerprints as (
-
-    select
-        day,
-        day_fingerprint
-    from purchase_fingerprints
-    union all
-    select
-        day,
-        day_fingerprint
-    from customer_fingerprints
-
-),
-
-day_inputs as (
-
-    -- Per calendar day: the fingerprint of every input on or before it.
-    select
-        calendar.day,
-        (
-            select {{ combine_fingerprints('input_fingerprints.day_fingerprint') }}
-            from input_fingerprints
-            where input_fingerprints.day <= calendar.day
-        ) as inputs_fingerprint
-    from calendar
-
-),
-
-built_days as (
-
-    -- What this table holds per day (nothing on a full refresh).
-    {% if is_incremental() %}
+        customer_id,
+        {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint
+    from (
         select
-            day,
-            max(inputs_fingerprint) as inputs_fingerprint
-        from {{ this }}
-        group by day
-    {% else %}
+            customer_id,
+            {{ row_hash(['day', 'completed_orders']) }} as row_fingerprint
+        from daily
+        where completed_orders > 0
+        union all
         select
-            day,
-            inputs_fingerprint
-        from day_inputs
-        where false
-    {% endif %}
+            customer_id,
+            {{ row_hash(['first_seen_on']) }} as row_fingerprint
+        from known_customers
+    ) as input_rows
+    group by customer_id
 
 ),
 
 days_to_build as (
 
-    select day_inputs.day
-    from day_inputs
-    left join built_days
-        on day_inputs.day = built_days.day
-    where
-        built_days.day is null
-        or day_inputs.day = {{ run_day }}
-        or day_inputs.inputs_fingerprint <> built_days.inputs_fingerprint
+    -- Days every customer gets a row for: days not built yet, and the run date.
+    select calendar.day
+    from calendar
+    {% if is_incremental() %}
+        where
+            calendar.day = {{ run_day }}
+            or calendar.day not in (select distinct built.day from {{ this }} as built)
+    {% endif %}
+
+),
+
+changed_customers as (
+
+    -- Customers whose inputs changed since their rows were built: all their days again.
+    {% if is_incremental() %}
+        select customer_inputs.customer_id
+        from customer_inputs
+        left join (
+            select
+                customer_id,
+                max(inputs_fingerprint) as inputs_fingerprint
+            from {{ this }}
+            group by customer_id
+        ) as built
+            on customer_inputs.customer_id = built.customer_id
+        where customer_inputs.inputs_fingerprint is distinct from built.inputs_fingerprint
+    {% else %}
+        select customer_id
+        from customer_inputs
+        where false
+    {% endif %}
 
 ),
 
@@ -156,6 +134,22 @@ customer_days as (
     from known_customers
     inner join days_to_build
         on known_customers.first_seen_on <= days_to_build.day
+    union
+    select
+        known_customers.customer_id,
+        calendar.day
+    from known_customers
+    {% if target.type == 'spark' %}
+        -- Spark overwrites whole day partitions: every customer, when anybody changed.
+        inner join calendar
+            on known_customers.first_seen_on <= calendar.day
+        where exists (select 1 from changed_customers)
+    {% else %}
+        inner join changed_customers
+            on known_customers.customer_id = changed_customers.customer_id
+        inner join calendar
+            on known_customers.first_seen_on <= calendar.day
+    {% endif %}
 
 ),
 
@@ -188,10 +182,10 @@ final as (
         ) }} as lifecycle_stage,
         cast(as_of.orders_to_date as {{ dbt.type_int() }}) as orders_to_date,
         as_of.last_purchase_on,
-        day_inputs.inputs_fingerprint
+        customer_inputs.inputs_fingerprint
     from as_of
-    inner join day_inputs
-        on as_of.day = day_inputs.day
+    inner join customer_inputs
+        on as_of.customer_id = customer_inputs.customer_id
 
 )
 
