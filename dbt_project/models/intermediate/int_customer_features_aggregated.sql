@@ -19,8 +19,9 @@
     carried over from P with their "days since" columns moved on by S - P. A customer is
     computed again when
       - inputs_fingerprint changed: a hash of every input row of theirs up to the run date
-        (daily activity, orders, order lines, first seen day) and of the catalog's categories.
-        Late data, a status update, a merge or a new customer all change it;
+        (daily activity, orders, order lines with their product's category, first seen day).
+        Late data, a status update, a merge, a new customer or a product moved to another
+        category all change it;
       - they have daily activity entering the snapshot's windows (days in (P, S]) or leaving
         them (days in (P - w, S - w] for the 30, 90 and 365-day windows);
       - they had abandoned carts at P (a one-day count).
@@ -112,20 +113,17 @@ order_lines as (
 
 ),
 
-catalog_fingerprint as (
-
-    select {{ fingerprint(['sku', 'category']) }} as catalog_fingerprint
-    from products
-
-),
-
 order_line_fingerprints as (
 
+    -- The category of each line's product counts: a product moved to another category
+    -- changes the fingerprint of whoever bought it (new products change nobody's).
     select
-        order_id,
-        {{ fingerprint(['sku', 'is_discounted']) }} as lines_fingerprint
+        order_lines.order_id,
+        {{ fingerprint(['order_lines.sku', 'order_lines.is_discounted', 'products.category']) }} as lines_fingerprint
     from order_lines
-    group by order_id
+    left join products
+        on order_lines.sku = products.sku
+    group by order_lines.order_id
 
 ),
 
@@ -157,10 +155,9 @@ current_inputs as (
         where orders.customer_id is not null
         union all
         select
-            real_customers.customer_id,
-            {{ row_hash(['real_customers.first_seen_on', 'catalog_fingerprint.catalog_fingerprint']) }} as row_fingerprint
+            customer_id,
+            {{ row_hash(['first_seen_on']) }} as row_fingerprint
         from real_customers
-        cross join catalog_fingerprint
     ) as input_rows
     group by customer_id
 
