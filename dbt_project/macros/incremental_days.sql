@@ -85,8 +85,3 @@
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'snapshot_date', 'on_schema_change': 'fail', 'post_hook': keep_only}) }}
     {%- endif -%}
 {%- endmacro %}
-
-{# The columns of int_customer_features_aggregated that count days up to the snapshot. #}
-{% macro days_since_columns() -%}
-    {{ return(['recency_days', 'tenure_days', 'days_since_last_web_event', 'days_since_first_purchase', 'days_since_last_browse', 'days_since_last_email_open']) }}
-{%- endmacro %}

@@ -15,19 +15,36 @@
 
     Incremental by snapshot (see snapshot_incremental_config): the table holds the snapshot
     dates of the last run. A snapshot S is built from the latest snapshot P <= S the table
-    holds: only customers whose features can differ are computed again, the others' rows are
-    carried over from P with their "days since" columns moved on by S - P. A customer is
-    computed again when
-      - inputs_fingerprint changed: a hash of every input row of theirs up to the run date
-        (daily activity, orders, order lines with their product's category, first seen day).
+    holds. Most customers' rows are carried over from P: their "days since" columns move on by
+    S - P, and their web and e-mail window counts add the days entering the window (P, S]
+    and take off the days leaving it (P - w, S - w] (integer sums: exact). A customer is
+    computed again, from all their history, when
+      - their inputs up to the previous run date changed (inputs_fingerprint: a hash of their
+        daily activity, orders, order lines with the product's category, first seen day).
         Late data, a status update, a merge, a new customer or a product moved to another
         category all change it;
-      - they have daily activity entering the snapshot's windows (days in (P, S]) or leaving
-        them (days in (P - w, S - w] for the 30, 90 and 365-day windows);
-      - they had abandoned carts at P (a one-day count).
+      - they ordered on a day entering the snapshot (purchases, returns, baskets and
+        categories are computed, never summed up: amounts are floating point), had a
+        purchase leave the 90 or 365-day window, added to cart on the snapshot day or had
+        abandoned carts at P (a one-day count).
     A snapshot with no earlier one in the table is computed for everybody, as on a full refresh.
     carried_from says which rows were carried over (customer_category_mix carries the same).
 #}
+{%- set web_window_sums = [
+    ('web_sessions_30d', 'web_sessions', 30), ('product_views_30d', 'product_views', 30),
+    ('cart_adds_30d', 'cart_adds', 30), ('email_opens_90d', 'email_opens', 90),
+    ('email_clicks_90d', 'email_clicks', 90), ('browse_sessions_90d', 'browse_sessions', 90),
+    ('browse_sessions_365d', 'browse_sessions', 365), ('email_opens_30d', 'email_opens', 30),
+    ('email_opens_365d', 'email_opens', 365), ('web_sessions_90d', 'web_sessions', 90),
+    ('product_views_90d', 'product_views', 90), ('cart_adds_90d', 'cart_adds', 90),
+    ('email_clicks_30d', 'email_clicks', 30),
+] -%}
+{#- Days since the last day with any of these (column, the daily count that marks the day). -#}
+{%- set last_activity = [
+    ('days_since_last_web_event', 'web_events'), ('days_since_last_browse', 'browse_events'),
+    ('days_since_last_email_open', 'email_opens'),
+] -%}
+{%- set shifted_only = ['recency_days', 'tenure_days', 'days_since_first_purchase'] -%}
 {{ config(**snapshot_incremental_config()) }}
 
 with
@@ -127,15 +144,24 @@ order_line_fingerprints as (
 
 ),
 
+{% if is_incremental() %}
+    {%- set previous_run = "(select max(snapshot_date) from " ~ this ~ ")" -%}
+{% endif %}
+
 current_inputs as (
 
-    -- Per customer: a fingerprint of every input row of theirs up to the run date.
+    -- Per customer: a fingerprint of every input row of theirs up to the run date, and (on an
+    -- incremental run) up to the previous run date, to compare with what that run kept.
     select
         customer_id,
         {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint
+        {%- if is_incremental() %},
+            {{ combine_fingerprints('case when day is null or day <= ' ~ previous_run ~ ' then row_fingerprint end') }} as previous_inputs_fingerprint
+        {%- endif %}
     from (
         select
             customer_id,
+            day,
             {{ row_hash([
                 'day', 'completed_orders', 'completed_amount', 'refunded_orders', 'cancelled_orders',
                 'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events',
@@ -145,6 +171,7 @@ current_inputs as (
         union all
         select
             orders.customer_id,
+            orders.ordered_on as day,
             {{ row_hash([
                 'orders.order_id', 'orders.status', 'orders.channel', 'orders.amount',
                 'orders.ordered_at', 'order_line_fingerprints.lines_fingerprint'
@@ -152,10 +179,13 @@ current_inputs as (
         from orders
         left join order_line_fingerprints
             on orders.order_id = order_line_fingerprints.order_id
-        where orders.customer_id is not null
+        where
+            orders.customer_id is not null
+            and orders.ordered_on <= cast('{{ var("snapshot_date") }}' as date)
         union all
         select
             customer_id,
+            cast(null as date) as day,
             {{ row_hash(['first_seen_on']) }} as row_fingerprint
         from real_customers
     ) as input_rows
@@ -184,47 +214,67 @@ current_inputs as (
 
     ),
 
-    moved_windows as (
+    moved_days as (
 
-        -- Day ranges whose activity enters or leaves a snapshot's windows since its base.
+        -- Per snapshot, the days whose activity enters its windows (entering: (P, S]) or
+        -- leaves its w-day window (leaves_w: (P - w, S - w]).
         select
-            snapshot_date,
-            base_date as after_day,
-            snapshot_date as through_day
+            bases.snapshot_date,
+            days.day,
+            days.day > bases.base_date and days.day <= bases.snapshot_date as entering
+            {%- for window in [30, 90, 365] %},
+                days.day > {{ dbt.dateadd('day', -window, 'bases.base_date') }}
+                and days.day <= {{ dbt.dateadd('day', -window, 'bases.snapshot_date') }} as leaves_{{ window }}
+            {%- endfor %}
         from bases
-        {%- for window in [30, 90, 365] %}
-            union all
-            select
-                snapshot_date,
-                {{ dbt.dateadd('day', -window, 'base_date') }} as after_day,
-                {{ dbt.dateadd('day', -window, 'snapshot_date') }} as through_day
-            from bases
-        {%- endfor %}
+        inner join (select distinct daily.day from daily) as days
+            on
+                days.day > {{ dbt.dateadd('day', -365, 'bases.base_date') }}
+                and days.day <= bases.snapshot_date
 
     ),
 
-    moved_days as (
+    moves as (
 
-        select distinct
-            moved_windows.snapshot_date,
-            days.day
-        from moved_windows
-        inner join (select distinct day from daily) as days
-            on
-                days.day > moved_windows.after_day
-                and days.day <= moved_windows.through_day
+        -- Per customer and snapshot: what the moved days change.
+        select
+            daily.customer_id,
+            moved_days.snapshot_date,
+            {%- for column, count, window in web_window_sums %}
+                sum(
+                    case when moved_days.entering then daily.{{ count }} else 0 end
+                    - case when moved_days.leaves_{{ window }} then daily.{{ count }} else 0 end
+                ) as {{ column }},
+            {%- endfor %}
+            {%- for column, count in last_activity %}
+                max(case when moved_days.entering and daily.{{ count }} > 0 then daily.day end) as {{ column }}_on,
+            {%- endfor %}
+            bool_or(
+                moved_days.entering
+                and (daily.completed_orders + daily.refunded_orders + daily.cancelled_orders > 0
+                    or (daily.day = moved_days.snapshot_date and daily.cart_adds > 0))
+                or ((moved_days.leaves_90 or moved_days.leaves_365) and daily.completed_orders > 0)
+            ) as orders_moved
+        from moved_days
+        inner join daily
+            on moved_days.day = daily.day
+        where
+            moved_days.entering
+            or moved_days.leaves_30
+            or moved_days.leaves_90
+            or moved_days.leaves_365
+        group by daily.customer_id, moved_days.snapshot_date
 
     ),
 
     stale as (
 
-        -- (customer, snapshot) pairs a carried-over row could get wrong.
+        -- (customer, snapshot) pairs computed again rather than carried over.
         select
-            moved_days.snapshot_date,
-            daily.customer_id
-        from moved_days
-        inner join daily
-            on moved_days.day = daily.day
+            snapshot_date,
+            customer_id
+        from moves
+        where orders_moved
         union
         select
             bases.snapshot_date,
@@ -248,28 +298,46 @@ current_inputs as (
         ) as built_inputs
             on current_inputs.customer_id = built_inputs.customer_id
         cross join bases
-        where current_inputs.inputs_fingerprint is distinct from built_inputs.inputs_fingerprint
+        where current_inputs.previous_inputs_fingerprint is distinct from built_inputs.inputs_fingerprint
 
     ),
 
     carried as (
 
-        -- Rows of the base snapshot that stay right, moved on to the snapshot being built.
+        -- Rows of the base snapshot moved on to the snapshot being built.
         select
             built.* replace (
                 bases.snapshot_date as snapshot_date,
-                bases.base_date as carried_from,
-                {%- for column in days_since_columns() %}
+                {%- for column in shifted_only %}
                     cast(
                         built.{{ column }} + {{ dbt.datediff('bases.base_date', 'bases.snapshot_date', 'day') }} as {{ dbt.type_int() }}
-                    ) as {{ column }}{{ "," if not loop.last }}
+                    ) as {{ column }},
                 {%- endfor %}
+                {%- for column, count in last_activity %}
+                    cast(
+                        coalesce(
+                            {{ dbt.datediff('moves.' ~ column ~ '_on', 'bases.snapshot_date', 'day') }},
+                            built.{{ column }} + {{ dbt.datediff('bases.base_date', 'bases.snapshot_date', 'day') }}
+                        ) as {{ dbt.type_int() }}
+                    ) as {{ column }},
+                {%- endfor %}
+                {%- for column, count, window in web_window_sums %}
+                    cast(built.{{ column }} + coalesce(moves.{{ column }}, 0) as {{ dbt.type_int() }}) as {{ column }},
+                {%- endfor %}
+                current_inputs.inputs_fingerprint as inputs_fingerprint,
+                bases.base_date as carried_from
             )
         from built
         inner join bases
             on built.snapshot_date = bases.base_date
         inner join real_customers
             on built.customer_id = real_customers.customer_id
+        inner join current_inputs
+            on built.customer_id = current_inputs.customer_id
+        left join moves
+            on
+                built.customer_id = moves.customer_id
+                and bases.snapshot_date = moves.snapshot_date
         where not exists (
             select 1
             from stale
@@ -463,23 +531,13 @@ web_features as (
     select
         customer_snapshots.customer_id,
         customer_snapshots.snapshot_date,
-        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_30d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_30d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_30d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_90d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_90d,
+        {%- for column, count, window in web_window_sums %}
+            sum(case when daily.day > {{ dbt.dateadd('day', -window, 'customer_snapshots.snapshot_date') }} then daily.{{ count }} end) as {{ column }},
+        {%- endfor %}
         max(case when daily.web_events > 0 then daily.day end) as last_web_event_on,
-        -- Browsing (any event but a newsletter open) and newsletter opens, over longer windows.
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_90d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.browse_sessions end) as browse_sessions_365d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_30d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -365, 'customer_snapshots.snapshot_date') }} then daily.email_opens end) as email_opens_365d,
+        -- Browsing (any event but a newsletter open) and newsletter opens.
         max(case when daily.browse_events > 0 then daily.day end) as last_browse_on,
-        max(case when daily.email_opens > 0 then daily.day end) as last_email_open_on,
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.web_sessions end) as web_sessions_90d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.product_views end) as product_views_90d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -90, 'customer_snapshots.snapshot_date') }} then daily.cart_adds end) as cart_adds_90d,
-        sum(case when daily.day > {{ dbt.dateadd('day', -30, 'customer_snapshots.snapshot_date') }} then daily.email_clicks end) as email_clicks_30d
+        max(case when daily.email_opens > 0 then daily.day end) as last_email_open_on
     from customer_snapshots
     inner join daily
         on

@@ -7,7 +7,8 @@
     Counts are summed per day first, then per snapshot (a few snapshot dates per run).
     Incremental by snapshot, like int_customer_features_aggregated: a customer whose features
     row was carried over from an earlier snapshot (carried_from) carries their categories over
-    from the same snapshot; the others are computed again.
+    from the same snapshot, plus the products they viewed since (anything they bought since
+    made them computed again); the others are computed again.
 #}
 {{ config(**snapshot_incremental_config()) }}
 
@@ -85,22 +86,6 @@ snapshots as (
 
     ),
 
-    carried as (
-
-        select
-            built.customer_id,
-            carried_features.snapshot_date,
-            built.category,
-            built.purchased_lines,
-            built.product_views
-        from carried_features
-        inner join built
-            on
-                carried_features.customer_id = built.customer_id
-                and carried_features.carried_from = built.snapshot_date
-
-    ),
-
 {% endif %}
 
 customer_snapshots as (
@@ -150,9 +135,7 @@ cookie_owners as (
         source_key as anonymous_id,
         customer_id
     from identifiers
-    where
-        source = 'web_cookie'
-        and customer_id in (select computed_customers.customer_id from computed_customers)
+    where source = 'web_cookie'
 
 ),
 
@@ -189,7 +172,9 @@ viewed_per_day as (
         on web_events.anonymous_id = cookie_owners.anonymous_id
     inner join products
         on web_events.sku = products.sku
-    where web_events.event_type = 'product_view'
+    where
+        web_events.event_type = 'product_view'
+        and cookie_owners.customer_id in (select computed_customers.customer_id from computed_customers)
     group by cookie_owners.customer_id, products.category, cast(web_events.event_at as date)
 
 ),
@@ -219,6 +204,73 @@ final as (
     group by interest_per_day.customer_id, customer_snapshots.snapshot_date, interest_per_day.category
 
 )
+
+{% if is_incremental() %}
+
+    , entering_views as (
+
+        -- Product views of carried-over customers on the days their snapshot moved over.
+        select
+            cookie_owners.customer_id,
+            carried_features.snapshot_date,
+            products.category,
+            count(*) as product_views
+        from web_events
+        inner join cookie_owners
+            on web_events.anonymous_id = cookie_owners.anonymous_id
+        inner join carried_features
+            on
+                cookie_owners.customer_id = carried_features.customer_id
+                and cast(web_events.event_at as date) > carried_features.carried_from
+                and cast(web_events.event_at as date) <= carried_features.snapshot_date
+        inner join products
+            on web_events.sku = products.sku
+        where
+            web_events.event_type = 'product_view'
+            and products.category is not null
+            and cast(web_events.event_at as date) > (select min(carried_features.carried_from) from carried_features)
+        group by cookie_owners.customer_id, carried_features.snapshot_date, products.category
+
+    ),
+
+    carried_base as (
+
+        select
+            built.customer_id,
+            carried_features.snapshot_date,
+            built.category,
+            built.purchased_lines,
+            built.product_views
+        from carried_features
+        inner join built
+            on
+                carried_features.customer_id = built.customer_id
+                and carried_features.carried_from = built.snapshot_date
+
+    ),
+
+    carried as (
+
+        -- Carried-over customers: their categories at the earlier snapshot plus new views
+        -- (a new purchase made them computed again).
+        select
+            coalesce(carried_base.customer_id, entering_views.customer_id) as customer_id,
+            coalesce(carried_base.snapshot_date, entering_views.snapshot_date) as snapshot_date,
+            coalesce(carried_base.category, entering_views.category) as category,
+            cast(coalesce(carried_base.purchased_lines, 0) as {{ dbt.type_int() }}) as purchased_lines,
+            cast(
+                coalesce(carried_base.product_views, 0) + coalesce(entering_views.product_views, 0) as {{ dbt.type_int() }}
+            ) as product_views
+        from carried_base
+        full outer join entering_views
+            on
+                carried_base.customer_id = entering_views.customer_id
+                and carried_base.snapshot_date = entering_views.snapshot_date
+                and carried_base.category = entering_views.category
+
+    )
+
+{% endif %}
 
 select * from final
 {% if is_incremental() %}
