@@ -58,11 +58,8 @@ class Settings:
     lifecycle_active_days: int = 90
     lifecycle_lapsed_days: int = 180
     lifecycle_loyal_min_orders: int = 3
-    # Daily models (#9): a full refresh rebuilds this many days of history; an incremental run
-    # also reprocesses this many days before the run date (a cart abandoned late in the evening
-    # is only known the next day) besides every day touched by newly landed rows.
+    # Lifecycle history (#9): a full refresh rebuilds this many days; incremental runs add days.
     history_days: int = 30
-    incremental_lookback_days: int = 1
     # Rule segment definitions (#9), compiled into dbt models under dbt_project/models/marts.
     segments_file: Path = DBT_PROJECT_DIR / "segments.yml"
     # Activation (journeys/activation.py): the channel the model segments are exported to (rule
@@ -158,7 +155,6 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         lifecycle_lapsed_days=int(env.get("JOURNEYS_LIFECYCLE_LAPSED_DAYS", "180")),
         lifecycle_loyal_min_orders=int(env.get("JOURNEYS_LIFECYCLE_LOYAL_MIN_ORDERS", "3")),
         history_days=int(env.get("JOURNEYS_HISTORY_DAYS", "30")),
-        incremental_lookback_days=int(env.get("JOURNEYS_INCREMENTAL_LOOKBACK_DAYS", "1")),
         segments_file=path("JOURNEYS_SEGMENTS_FILE", DBT_PROJECT_DIR / "segments.yml"),
         activation_default_channel=env.get("JOURNEYS_ACTIVATION_DEFAULT_CHANNEL", "email").lower(),
         control_group_share=float(env.get("JOURNEYS_CONTROL_GROUP_SHARE", "0.10")),

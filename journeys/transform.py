@@ -61,7 +61,6 @@ def feature_vars(settings: Settings, run_date: date) -> dict:
             "loyal_min_orders": settings.lifecycle_loyal_min_orders,
         },
         "history_start": (run_date - timedelta(days=settings.history_days - 1)).isoformat(),
-        "incremental_lookback_days": settings.incremental_lookback_days,
     }
 
 

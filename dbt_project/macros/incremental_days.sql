@@ -1,26 +1,20 @@
 {#
-    Incremental by day: a daily model rebuilds whole days (delete+insert on `day`; Spark has
-    no MERGE without Delta/Iceberg, so it overwrites the day partitions instead).
+    Incremental by customer and day: a run replaces the (customer, day) rows it builds. Rows
+    of customers no longer known (merged away, turned test accounts) are deleted after the
+    insert; with drops_empty_rows, the model itself writes an empty row (null
+    source_fingerprint) for each pair to delete instead. Spark has no row-level delete without
+    Delta/Iceberg: it overwrites day partitions.
 #}
-{% macro daily_incremental_config() -%}
-    {%- if target.type == 'spark' -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail'}) }}
+{% macro customer_day_incremental_config(drops_empty_rows=false) -%}
+    {%- if drops_empty_rows -%}
+        {%- set cleanup = "delete from {{ this }} where source_fingerprint is null" -%}
     {%- else -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'day', 'on_schema_change': 'fail'}) }}
+        {%- set cleanup = "delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)" -%}
     {%- endif -%}
-{%- endmacro %}
-
-{#
-    Incremental by customer and day: a run replaces the (customer, day) rows it builds, and
-    drops the rows of customers no longer known (merged away, turned test accounts). Spark has
-    no row-level delete without Delta/Iceberg: it overwrites day partitions.
-#}
-{% macro customer_day_incremental_config() -%}
-    {%- set forget_unknown = "delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)" -%}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail'}) }}
     {%- else -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': forget_unknown}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': cleanup}) }}
     {%- endif -%}
 {%- endmacro %}
 

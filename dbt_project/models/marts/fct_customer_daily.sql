@@ -1,18 +1,17 @@
 {#
     One row per customer and day with any activity: purchases, returns, web and email events,
-    abandoned carts (cart adds with no order placed within 24 hours). Incremental by day: a run
-    rebuilds (delete+insert) only the days that changed, which are
-      - days whose inputs changed: each day keeps a fingerprint of its source rows (customer,
-        order or event id, and the landing batch the row's latest version came in, from the
-        load manifest). Late-arriving orders or events for an earlier day, order status
-        updates, a cookie linked to a customer, customers merged or turned test accounts all
-        change the fingerprint of the days they touch;
-      - the day before each of those (its abandoned carts read the next 24 hours' orders);
-      - the last incremental_lookback_days days up to the run date, so re-running a day
-        replaces it.
+    abandoned carts (cart adds with no order placed within 24 hours). Incremental by customer
+    and day (delete+insert on both): each row keeps a fingerprint of its source rows (order or
+    event id and content, and the landing batch the row's latest version came in). A run
+    builds only the (customer, day) pairs whose fingerprint changed or is new, and the day
+    before each (its abandoned carts read the next 24 hours' orders). Late-arriving orders or
+    events, status updates, a cookie linked to a customer, customers merged or turned test
+    accounts all change the pairs they touch, and only those. A pair left with no source rows
+    (its cookie now belongs to someone else, its customer was merged away) is written as an
+    empty row (no fingerprint) and deleted after the insert: no stale row is left behind.
     Only activity on or before the run date (var snapshot_date) is read.
 #}
-{{ config(**daily_incremental_config()) }}
+{{ config(**customer_day_incremental_config(drops_empty_rows=true)) }}
 
 with
 
@@ -95,80 +94,88 @@ customer_events as (
 
 ),
 
-source_days as (
+source_pairs as (
 
-    -- Fingerprint of every day's source rows: who, which row, from which landing batch.
+    -- Fingerprint of every (customer, day)'s source rows.
     select
+        customer_id,
         day,
-        {{ fingerprint(['customer_id', 'row_id', 'landed_batch_id']) }} as source_fingerprint
+        {{ combine_fingerprints('row_fingerprint') }} as source_fingerprint
     from (
         select
-            day,
             customer_id,
-            order_id as row_id,
-            landed_batch_id
+            day,
+            {{ row_hash(['order_id', 'ordered_at', 'status', 'channel', 'amount', 'landed_batch_id']) }} as row_fingerprint
         from customer_orders
         union all
         select
-            day,
             customer_id,
-            event_id as row_id,
-            landed_batch_id
+            day,
+            {{ row_hash(['event_id', 'event_at', 'event_type', 'session_id', 'landed_batch_id']) }} as row_fingerprint
         from customer_events
-    ) as activity
-    group by day
+    ) as source_rows
+    group by customer_id, day
 
 ),
 
-built_days as (
+{% if is_incremental() %}
 
-    -- What this table holds per day (nothing on a full refresh).
-    {% if is_incremental() %}
+    built_pairs as (
+
         select
-            day,
-            max(source_fingerprint) as source_fingerprint
-        from {{ this }}
-        group by day
-    {% else %}
-        select
+            customer_id,
             day,
             source_fingerprint
-        from source_days
-        where false
-    {% endif %}
+        from {{ this }}
 
-),
+    ),
 
-changed_days as (
+    changed_pairs as (
 
-    select source_days.day
-    from source_days
-    left join built_days
-        on source_days.day = built_days.day
-    where
-        built_days.day is null
-        or source_days.source_fingerprint <> built_days.source_fingerprint
-    union all
-    -- Days that had rows and now have none (their only customer merged away, say).
-    select built_days.day
-    from built_days
-    left join source_days
-        on built_days.day = source_days.day
-    where source_days.day is null
-    union all
-    select day
-    from source_days
-    where day > {{ dbt.dateadd('day', -1 - var('incremental_lookback_days'), "cast('" ~ var('snapshot_date') ~ "' as date)") }}
+        -- New or changed pairs, and pairs that lost every source row.
+        select
+            coalesce(source_pairs.customer_id, built_pairs.customer_id) as customer_id,
+            coalesce(source_pairs.day, built_pairs.day) as day
+        from source_pairs
+        full outer join built_pairs
+            on
+                source_pairs.customer_id = built_pairs.customer_id
+                and source_pairs.day = built_pairs.day
+        where source_pairs.source_fingerprint is distinct from built_pairs.source_fingerprint
 
-),
+    ),
 
-days_to_build as (
+    pairs_to_build as (
 
-    select day from changed_days
-    union
-    select {{ dbt.dateadd('day', -1, 'day') }} as day from changed_days
+        -- The changed pairs and the day before each (abandoned carts look 24 hours ahead).
+        {%- if target.type == 'spark' %}
+            -- Spark overwrites whole day partitions: every pair of a day with a change.
+            select
+                source_pairs.customer_id,
+                source_pairs.day
+            from source_pairs
+            where
+                source_pairs.day in (select changed_pairs.day from changed_pairs)
+                or source_pairs.day in (select {{ dbt.dateadd('day', -1, 'changed_pairs.day') }} from changed_pairs)
+            union
+        {%- endif %}
+        select
+            customer_id,
+            day
+        from changed_pairs
+        union
+        select
+            source_pairs.customer_id,
+            source_pairs.day
+        from source_pairs
+        inner join changed_pairs
+            on
+                source_pairs.customer_id = changed_pairs.customer_id
+                and source_pairs.day = {{ dbt.dateadd('day', -1, 'changed_pairs.day') }}
 
-),
+    ),
+
+{% endif %}
 
 placed_orders as (
 
@@ -203,8 +210,12 @@ order_activity as (
         0 as email_clicks,
         0 as abandoned_carts
     from customer_orders
-    inner join days_to_build
-        on customer_orders.day = days_to_build.day
+    {% if is_incremental() %}
+        inner join pairs_to_build
+            on
+                customer_orders.customer_id = pairs_to_build.customer_id
+                and customer_orders.day = pairs_to_build.day
+    {% endif %}
 
 ),
 
@@ -243,8 +254,12 @@ event_activity as (
             else 0
         end as abandoned_carts
     from customer_events
-    inner join days_to_build
-        on customer_events.day = days_to_build.day
+    {% if is_incremental() %}
+        inner join pairs_to_build
+            on
+                customer_events.customer_id = pairs_to_build.customer_id
+                and customer_events.day = pairs_to_build.day
+    {% endif %}
 
 ),
 
@@ -277,12 +292,33 @@ final as (
         cast(sum(activity.email_opens) as {{ dbt.type_int() }}) as email_opens,
         cast(sum(activity.email_clicks) as {{ dbt.type_int() }}) as email_clicks,
         cast(sum(activity.abandoned_carts) as {{ dbt.type_int() }}) as abandoned_carts,
-        max(source_days.source_fingerprint) as source_fingerprint
+        max(source_pairs.source_fingerprint) as source_fingerprint
     from activity
-    inner join source_days
-        on activity.day = source_days.day
+    inner join source_pairs
+        on
+            activity.customer_id = source_pairs.customer_id
+            and activity.day = source_pairs.day
     group by activity.customer_id, activity.day
 
 )
 
 select * from final
+{% if is_incremental() and target.type != 'spark' %}
+    union all
+    -- Pairs with no source row left: an empty row replaces the old one, then goes (post-hook).
+    select
+        changed_pairs.customer_id,
+        changed_pairs.day,
+        {%- for column in ['completed_orders', 'completed_amount', 'refunded_orders', 'refunded_amount', 'cancelled_orders', 'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events', 'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks', 'abandoned_carts'] %}
+            0 as {{ column }},
+        {%- endfor %}
+        null as source_fingerprint
+    from changed_pairs
+    where not exists (
+        select 1
+        from source_pairs
+        where
+            source_pairs.customer_id = changed_pairs.customer_id
+            and source_pairs.day = changed_pairs.day
+    )
+{% endif %}
