@@ -65,6 +65,35 @@ def _late_order(settings: Settings) -> str:
     return row["customer_email"]
 
 
+def _turn_test_account(settings: Settings, spared_email: str) -> str:
+    """Deliver, with the last day's exports, a CRM update flagging a buyer as a test account.
+
+    Returns the CRM id.
+
+    Their daily rows built on earlier days have no source left: the incremental run must delete
+    them (and their history), as a full refresh never builds them.
+    """
+    crm = settings.exports / "crm" / START.isoformat() / "customers.csv"
+    with crm.open() as f:
+        records = {r["email"]: r for r in csv.DictReader(f) if r["email"]}
+    for day in range(DAYS - 3):
+        orders = settings.exports / "shop" / (START + timedelta(days=day)).isoformat() / "orders.csv"
+        with orders.open() as f:
+            emails = [r["customer_email"] for r in csv.DictReader(f)]
+        buyer = next((e for e in emails if e in records and e != spared_email), None)
+        if buyer:
+            break
+    assert buyer, "no CRM customer with an order in the sample"
+    record = {**records[buyer], "updated_at": f"{LAST.isoformat()}T07:00:00Z"}
+    record["is_test_account"] = "true"
+    update = settings.exports / "crm" / LAST.isoformat() / "customers-flagged.csv"
+    with update.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(record))
+        writer.writeheader()
+        writer.writerow(record)
+    return record["crm_id"]
+
+
 def _rows(settings: Settings, table: str, key: list[str]) -> list[tuple]:
     with connect(settings) as con:
         return con.execute(f"select * from {table} order by {', '.join(key)}").fetchall()
@@ -92,6 +121,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
     late_email = _late_order(home)
+    flagged_crm_id = _turn_test_account(home, spared_email=late_email)
     first_day = LAST - timedelta(days=INCREMENTAL_DAYS - 1)
     for day in [first_day + timedelta(days=i) for i in range(INCREMENTAL_DAYS - 1)]:
         _build(home, day)
@@ -119,6 +149,15 @@ def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
             daily_mark[:2],
         )
 
+    with connect(home) as con:
+        flagged = con.execute(
+            "select customer_id from marts.customer_identifiers "
+            "where source = 'crm' and source_key = ?",
+            [flagged_crm_id],
+        ).fetchall()[0][0]
+        assert con.execute(
+            "select count(*) from marts.fct_customer_daily where customer_id = ?", [flagged]
+        ).fetchall()[0][0]
     _build(home, LAST)
     _build(home, LAST)  # re-running a day replaces it: no duplicates, same tables
 
@@ -130,6 +169,11 @@ def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
         assert con.execute(
             "select count(*) from marts.fct_customer_daily where web_sessions = -1"
         ).fetchall() == [(1,)]
+        # The customer turned test account lost every row the earlier runs built for them.
+        for table in ("fct_customer_daily", "customer_lifecycle_history", "customer_features"):
+            assert not con.execute(
+                f"select count(*) from marts.{table} where customer_id = ?", [flagged]
+            ).fetchall()[0][0], table
         # Feature snapshots: customers nothing touched were carried over, the others computed.
         carried, computed = con.execute(
             "select count(carried_from), count(*) - count(carried_from) "
