@@ -2,19 +2,19 @@
     Incremental by customer and day: a run replaces the (customer, day) rows it builds. Rows
     of customers no longer known (merged away, turned test accounts) are deleted after the
     insert; with drops_empty_rows, the model itself writes an empty row (null
-    source_fingerprint) for each pair to delete instead. Spark has no row-level delete without
-    Delta/Iceberg: it overwrites day partitions.
+    landed_batch_id) for each pair to delete instead. `after`: more post-hooks. Spark has no
+    row-level delete without Delta/Iceberg: it overwrites day partitions.
 #}
-{% macro customer_day_incremental_config(drops_empty_rows=false) -%}
+{% macro customer_day_incremental_config(drops_empty_rows=false, after=[]) -%}
     {%- if drops_empty_rows -%}
-        {%- set cleanup = "delete from {{ this }} where source_fingerprint is null" -%}
+        {%- set cleanup = "delete from {{ this }} where landed_batch_id is null" -%}
     {%- else -%}
         {%- set cleanup = "delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)" -%}
     {%- endif -%}
     {%- if target.type == 'spark' -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail'}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail', 'post_hook': after}) }}
     {%- else -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': cleanup}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': [cleanup] + after}) }}
     {%- endif -%}
 {%- endmacro %}
 

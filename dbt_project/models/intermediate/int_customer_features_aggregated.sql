@@ -290,11 +290,12 @@ current_inputs as (
             current_inputs.customer_id
         from current_inputs
         left join (
+            -- The previous run date's snapshot holds every customer known then.
             select
                 customer_id,
-                arg_max(inputs_fingerprint, snapshot_date) as inputs_fingerprint
+                inputs_fingerprint
             from built
-            group by customer_id
+            where snapshot_date = {{ previous_run }}
         ) as built_inputs
             on current_inputs.customer_id = built_inputs.customer_id
         cross join bases

@@ -1,17 +1,31 @@
 {#
     One row per customer and day with any activity: purchases, returns, web and email events,
     abandoned carts (cart adds with no order placed within 24 hours). Incremental by customer
-    and day (delete+insert on both): each row keeps a fingerprint of its source rows (order or
-    event id and content, and the landing batch the row's latest version came in). A run
-    builds only the (customer, day) pairs whose fingerprint changed or is new, and the day
-    before each (its abandoned carts read the next 24 hours' orders). Late-arriving orders or
-    events, status updates, a cookie linked to a customer, customers merged or turned test
-    accounts all change the pairs they touch, and only those. A pair left with no source rows
-    (its cookie now belongs to someone else, its customer was merged away) is written as an
-    empty row (no fingerprint) and deleted after the insert: no stale row is left behind.
-    Only activity on or before the run date (var snapshot_date) is read.
+    and day (delete+insert on both): a run builds only the (customer, day) pairs that changed
+    and the day before each (its abandoned carts read the next 24 hours' orders):
+      - pairs whose orders changed: each row keeps a fingerprint of its orders (id, content and
+        landing batch), compared with the orders now. Late orders, status updates, an order
+        moved to another customer by a merge, a customer turned test account;
+      - pairs with events landed after the table was last built (each row keeps the latest
+        landing batch among its sources; newer batches hold the new and late events);
+      - pairs of cookies whose owner changed (linked today, merged, owner turned test account):
+        the cookie owners the table was built with are kept in
+        intermediate.fct_customer_daily_cookie_owners (written after each build), so only the
+        changed cookies' events are read again, never all events.
+    A pair left with no source row is written as an empty row (no landing batch) and deleted
+    after the insert. Only activity on or before the run date (var snapshot_date) is read.
+    An event re-delivered under another cookie stays with the old cookie's owner until a full
+    refresh (events are not versioned by cookie).
 #}
-{{ config(**customer_day_incremental_config(drops_empty_rows=true)) }}
+{%- set built_owners = api.Relation.create(database=this.database, schema='intermediate', identifier='fct_customer_daily_cookie_owners') -%}
+{#- The cookie owners this build used, kept for the next run (refs render when the hook runs). -#}
+{%- set save_owners = "create or replace table " ~ built_owners ~ " as "
+    ~ "select identifiers.source_key as anonymous_id, identifiers.customer_id "
+    ~ "from {{ ref('customer_identifiers') }} as identifiers "
+    ~ "inner join {{ ref('dim_customers') }} as customers on identifiers.customer_id = customers.customer_id "
+    ~ "where identifiers.source = 'web_cookie' and not customers.is_test_account" -%}
+{{ config(**customer_day_incremental_config(drops_empty_rows=true, after=[save_owners])) }}
+{%- set owners_known = is_incremental() and load_relation(built_owners) is not none %}
 
 with
 
@@ -50,10 +64,12 @@ real_customers as (
 cookie_owners as (
 
     select
-        source_key as anonymous_id,
-        customer_id
+        identifiers.source_key as anonymous_id,
+        identifiers.customer_id
     from identifiers
-    where source = 'web_cookie'
+    inner join real_customers
+        on identifiers.customer_id = real_customers.customer_id
+    where identifiers.source = 'web_cookie'
 
 ),
 
@@ -88,32 +104,18 @@ customer_events as (
     from web_events
     inner join cookie_owners
         on web_events.anonymous_id = cookie_owners.anonymous_id
-    inner join real_customers
-        on cookie_owners.customer_id = real_customers.customer_id
     where cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
 
 ),
 
-source_pairs as (
+order_pairs as (
 
-    -- Fingerprint of every (customer, day)'s source rows.
+    -- Fingerprint of every (customer, day)'s orders.
     select
         customer_id,
         day,
-        {{ combine_fingerprints('row_fingerprint') }} as source_fingerprint
-    from (
-        select
-            customer_id,
-            day,
-            {{ row_hash(['order_id', 'ordered_at', 'status', 'channel', 'amount', 'landed_batch_id']) }} as row_fingerprint
-        from customer_orders
-        union all
-        select
-            customer_id,
-            day,
-            {{ row_hash(['event_id', 'event_at', 'event_type', 'session_id', 'landed_batch_id']) }} as row_fingerprint
-        from customer_events
-    ) as source_rows
+        {{ fingerprint(['order_id', 'ordered_at', 'status', 'channel', 'amount', 'landed_batch_id']) }} as orders_fingerprint
+    from customer_orders
     group by customer_id, day
 
 ),
@@ -125,23 +127,87 @@ source_pairs as (
         select
             customer_id,
             day,
-            source_fingerprint
+            orders_fingerprint
         from {{ this }}
+        where orders_fingerprint is not null
 
     ),
 
+    {% if owners_known %}
+        changed_cookies as (
+
+            -- Cookies whose owner changed since the last build, with the old and the new owner.
+            select
+                coalesce(now_owned.anonymous_id, was_owned.anonymous_id) as anonymous_id,
+                now_owned.customer_id as new_owner,
+                was_owned.customer_id as old_owner
+            from cookie_owners as now_owned
+            full outer join {{ built_owners }} as was_owned
+                on now_owned.anonymous_id = was_owned.anonymous_id
+            where now_owned.customer_id is distinct from was_owned.customer_id
+
+        ),
+
+        changed_cookie_owners as (
+
+            select
+                anonymous_id,
+                new_owner as customer_id
+            from changed_cookies
+            where new_owner is not null
+            union
+            select
+                anonymous_id,
+                old_owner as customer_id
+            from changed_cookies
+            where old_owner is not null
+
+        ),
+    {% endif %}
+
     changed_pairs as (
 
-        -- New or changed pairs, and pairs that lost every source row.
+        -- Pairs whose orders changed (or appeared, or went).
         select
-            coalesce(source_pairs.customer_id, built_pairs.customer_id) as customer_id,
-            coalesce(source_pairs.day, built_pairs.day) as day
-        from source_pairs
+            coalesce(order_pairs.customer_id, built_pairs.customer_id) as customer_id,
+            coalesce(order_pairs.day, built_pairs.day) as day
+        from order_pairs
         full outer join built_pairs
             on
-                source_pairs.customer_id = built_pairs.customer_id
-                and source_pairs.day = built_pairs.day
-        where source_pairs.source_fingerprint is distinct from built_pairs.source_fingerprint
+                order_pairs.customer_id = built_pairs.customer_id
+                and order_pairs.day = built_pairs.day
+        where order_pairs.orders_fingerprint is distinct from built_pairs.orders_fingerprint
+        union
+        -- Pairs with events landed since the last build.
+        select
+            customer_id,
+            day
+        from customer_events
+        where landed_batch_id > (select max(built.landed_batch_id) from {{ this }} as built)
+        {% if not owners_known %}
+            -- No record of the cookie owners the table was built with: build every pair.
+            union
+            select
+                customer_id,
+                day
+            from {{ this }}
+            union
+            select
+                customer_id,
+                day
+            from customer_events
+        {% endif %}
+        {% if owners_known %}
+            union
+            -- Every day a cookie whose owner changed was seen, for its old and its new owner.
+            select
+                changed_cookies.customer_id,
+                cast(web_events.event_at as date) as day
+            from web_events
+            inner join changed_cookie_owners as changed_cookies
+                on web_events.anonymous_id = changed_cookies.anonymous_id
+            where cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
+        {% endif %}
 
     ),
 
@@ -151,12 +217,16 @@ source_pairs as (
         {%- if target.type == 'spark' %}
             -- Spark overwrites whole day partitions: every pair of a day with a change.
             select
-                source_pairs.customer_id,
-                source_pairs.day
-            from source_pairs
+                customer_id,
+                day
+            from (
+                select customer_id, day from customer_orders
+                union
+                select customer_id, day from customer_events
+            ) as active_pairs
             where
-                source_pairs.day in (select changed_pairs.day from changed_pairs)
-                or source_pairs.day in (select {{ dbt.dateadd('day', -1, 'changed_pairs.day') }} from changed_pairs)
+                day in (select changed_pairs.day from changed_pairs)
+                or day in (select {{ dbt.dateadd('day', -1, 'changed_pairs.day') }} from changed_pairs)
             union
         {%- endif %}
         select
@@ -165,13 +235,9 @@ source_pairs as (
         from changed_pairs
         union
         select
-            source_pairs.customer_id,
-            source_pairs.day
-        from source_pairs
-        inner join changed_pairs
-            on
-                source_pairs.customer_id = changed_pairs.customer_id
-                and source_pairs.day = {{ dbt.dateadd('day', -1, 'changed_pairs.day') }}
+            customer_id,
+            cast({{ dbt.dateadd('day', -1, 'day') }} as date) as day
+        from changed_pairs
 
     ),
 
@@ -200,6 +266,7 @@ order_activity as (
         case when customer_orders.status = 'cancelled' then 1 else 0 end as cancelled_orders,
         case when customer_orders.status = 'completed' and customer_orders.channel = 'online' then 1 else 0 end as online_orders,
         case when customer_orders.status = 'completed' and customer_orders.channel = 'store' then 1 else 0 end as store_orders,
+        customer_orders.landed_batch_id,
         cast(null as {{ dbt.type_string() }}) as session_id,
         cast(null as {{ dbt.type_string() }}) as browse_session_id,
         0 as web_events,
@@ -219,40 +286,9 @@ order_activity as (
 
 ),
 
-event_activity as (
+events_to_build as (
 
-    select
-        customer_events.customer_id,
-        customer_events.day,
-        0 as completed_orders,
-        0 as completed_amount,
-        0 as refunded_orders,
-        0 as refunded_amount,
-        0 as cancelled_orders,
-        0 as online_orders,
-        0 as store_orders,
-        customer_events.session_id,
-        case when customer_events.event_type <> 'email_open' then customer_events.session_id end as browse_session_id,
-        1 as web_events,
-        case when customer_events.event_type <> 'email_open' then 1 else 0 end as browse_events,
-        case when customer_events.event_type = 'product_view' then 1 else 0 end as product_views,
-        case when customer_events.event_type = 'add_to_cart' then 1 else 0 end as cart_adds,
-        case when customer_events.event_type = 'email_open' then 1 else 0 end as email_opens,
-        case when customer_events.event_type = 'email_click' then 1 else 0 end as email_clicks,
-        case
-            when
-                customer_events.event_type = 'add_to_cart'
-                and not exists (
-                    select 1
-                    from placed_orders
-                    where
-                        placed_orders.customer_id = customer_events.customer_id
-                        and placed_orders.ordered_at >= customer_events.event_at
-                        and placed_orders.ordered_at < {{ dbt.dateadd('hour', 24, 'customer_events.event_at') }}
-                )
-                then 1
-            else 0
-        end as abandoned_carts
+    select customer_events.*
     from customer_events
     {% if is_incremental() %}
         inner join pairs_to_build
@@ -260,6 +296,51 @@ event_activity as (
                 customer_events.customer_id = pairs_to_build.customer_id
                 and customer_events.day = pairs_to_build.day
     {% endif %}
+
+),
+
+converted_carts as (
+
+    -- Cart adds followed by an order from the same customer within 24 hours.
+    select distinct events_to_build.event_id
+    from events_to_build
+    inner join placed_orders
+        on
+            events_to_build.customer_id = placed_orders.customer_id
+            and placed_orders.ordered_at >= events_to_build.event_at
+            and placed_orders.ordered_at < {{ dbt.dateadd('hour', 24, 'events_to_build.event_at') }}
+    where events_to_build.event_type = 'add_to_cart'
+
+),
+
+event_activity as (
+
+    select
+        events_to_build.customer_id,
+        events_to_build.day,
+        0 as completed_orders,
+        0 as completed_amount,
+        0 as refunded_orders,
+        0 as refunded_amount,
+        0 as cancelled_orders,
+        0 as online_orders,
+        0 as store_orders,
+        events_to_build.landed_batch_id,
+        events_to_build.session_id,
+        case when events_to_build.event_type <> 'email_open' then events_to_build.session_id end as browse_session_id,
+        1 as web_events,
+        case when events_to_build.event_type <> 'email_open' then 1 else 0 end as browse_events,
+        case when events_to_build.event_type = 'product_view' then 1 else 0 end as product_views,
+        case when events_to_build.event_type = 'add_to_cart' then 1 else 0 end as cart_adds,
+        case when events_to_build.event_type = 'email_open' then 1 else 0 end as email_opens,
+        case when events_to_build.event_type = 'email_click' then 1 else 0 end as email_clicks,
+        case
+            when events_to_build.event_type = 'add_to_cart' and converted_carts.event_id is null then 1
+            else 0
+        end as abandoned_carts
+    from events_to_build
+    left join converted_carts
+        on events_to_build.event_id = converted_carts.event_id
 
 ),
 
@@ -292,12 +373,13 @@ final as (
         cast(sum(activity.email_opens) as {{ dbt.type_int() }}) as email_opens,
         cast(sum(activity.email_clicks) as {{ dbt.type_int() }}) as email_clicks,
         cast(sum(activity.abandoned_carts) as {{ dbt.type_int() }}) as abandoned_carts,
-        max(source_pairs.source_fingerprint) as source_fingerprint
+        max(order_pairs.orders_fingerprint) as orders_fingerprint,
+        max(activity.landed_batch_id) as landed_batch_id
     from activity
-    inner join source_pairs
+    left join order_pairs
         on
-            activity.customer_id = source_pairs.customer_id
-            and activity.day = source_pairs.day
+            activity.customer_id = order_pairs.customer_id
+            and activity.day = order_pairs.day
     group by activity.customer_id, activity.day
 
 )
@@ -305,20 +387,26 @@ final as (
 select * from final
 {% if is_incremental() and target.type != 'spark' %}
     union all
-    -- Pairs with no source row left: an empty row replaces the old one, then goes (post-hook).
+    -- Built pairs with no source row left: an empty row (no landing batch) replaces the old
+    -- one, and the post-hook deletes it.
     select
-        changed_pairs.customer_id,
-        changed_pairs.day,
+        pairs_to_build.customer_id,
+        pairs_to_build.day,
         {%- for column in ['completed_orders', 'completed_amount', 'refunded_orders', 'refunded_amount', 'cancelled_orders', 'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events', 'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks', 'abandoned_carts'] %}
             0 as {{ column }},
         {%- endfor %}
-        null as source_fingerprint
-    from changed_pairs
+        null as orders_fingerprint,
+        null as landed_batch_id
+    from pairs_to_build
+    inner join {{ this }} as built
+        on
+            pairs_to_build.customer_id = built.customer_id
+            and pairs_to_build.day = built.day
     where not exists (
         select 1
-        from source_pairs
+        from final
         where
-            source_pairs.customer_id = changed_pairs.customer_id
-            and source_pairs.day = changed_pairs.day
+            final.customer_id = pairs_to_build.customer_id
+            and final.day = pairs_to_build.day
     )
 {% endif %}
