@@ -23,6 +23,7 @@ exports are already landed (read-only: only its warehouse file is copied).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -332,22 +333,12 @@ def _stage_main(name: str, day: date, full_refresh: bool) -> dict:
     from journeys import pipeline
 
     settings = get_settings()
-    if full_refresh:
-        # `dbt build --full-refresh` for every dbt call the transform makes (a no-op for table
-        # models, a rebuild for incremental ones), whatever selection transform.build uses.
-        import journeys.transform as transform_module
-
-        plain = transform_module.invoke
-
-        def invoke(settings: Settings, args: list[str], run_date: date | None = None):
-            if args[:1] in (["build"], ["run"]) and "--full-refresh" not in args:
-                args = [*args, "--full-refresh"]
-            return plain(settings, args, run_date)
-
-        transform_module.invoke = invoke
+    stage = dict(pipeline.STAGES)[name]
+    if full_refresh:  # the incremental models rebuilt from scratch (`transform --full-refresh`)
+        stage = functools.partial(pipeline.transform, full_refresh=True)
     results = settings.dbt_target_dir / "run_results.json"
     results.unlink(missing_ok=True)  # only this process's dbt calls count
-    summary = dict(pipeline.STAGES)[name](day, settings)
+    summary = stage(day, settings)
     return {"summary": summary, "dbt_models": _dbt_model_seconds(settings)}
 
 

@@ -49,12 +49,12 @@ def _run_date(value: datetime | None, settings: Settings) -> date:
     return date.fromisoformat(days[-1])
 
 
-def _stage(name: str, run_date: datetime | None) -> None:
+def _stage(name: str, run_date: datetime | None, **options) -> None:
     settings = get_settings()
     day = _run_date(run_date, settings)
     stage = dict(pipeline.STAGES)[name]
     with console.status(f"{name} {day} …"):
-        summary = _guarded(lambda: stage(day, settings))
+        summary = _guarded(lambda: stage(day, settings, **options))
     console.print_json(json.dumps(summary, default=str))
 
 
@@ -127,9 +127,19 @@ def land(run_date: RunDate = None) -> None:
 
 
 @app.command()
-def transform(run_date: RunDate = None) -> None:
+def transform(
+    run_date: RunDate = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild the incremental models from scratch (after an upgrade that changes "
+            "their columns, or to restate their history).",
+        ),
+    ] = False,
+) -> None:
     """Build and test the dbt project (staging, intermediate, marts) for the date."""
-    _stage("transform", run_date)
+    _stage("transform", run_date, full_refresh=full_refresh)
 
 
 @app.command()

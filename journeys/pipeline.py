@@ -28,11 +28,14 @@ def land(run_date: date, settings: Settings | None = None) -> Summary:
     return summary
 
 
-def transform(run_date: date, settings: Settings | None = None) -> Summary:
-    """Build and test the dbt project for `run_date`."""
+def transform(
+    run_date: date, settings: Settings | None = None, full_refresh: bool = False
+) -> Summary:
+    """Build and test the dbt project for `run_date` (incremental models from scratch with
+    `full_refresh`)."""
     from journeys.transform import build
 
-    return build(settings or get_settings(), run_date)
+    return build(settings or get_settings(), run_date, full_refresh=full_refresh)
 
 
 def validate(run_date: date, settings: Settings | None = None) -> Summary:

@@ -121,11 +121,12 @@ def release_warehouse() -> None:
     gc.collect()
 
 
-def build(settings: Settings, run_date: date) -> dict:
+def build(settings: Settings, run_date: date, full_refresh: bool = False) -> dict:
     """`dbt build` for the run date: staging, the identity step, then intermediate and marts.
 
     Models and their data tests run in DAG order; identity resolution (Splink, identifier
-    rules, stable ids) is Python and sits between the layers.
+    rules, stable ids) is Python and sits between the layers. `full_refresh` rebuilds the
+    incremental models from scratch (`dbt build --full-refresh`).
     """
     from journeys.identity.resolve import resolve_identities
     from journeys.segments import compile_segments
@@ -134,6 +135,8 @@ def build(settings: Settings, run_date: date) -> dict:
     segments = compile_segments(settings)
     # dbt unit tests check logic, not data: `make test` runs them, the nightly build does not.
     skip_unit = ["--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        skip_unit.append("--full-refresh")
     nodes = invoke(settings, ["build", "--select", "staging", *skip_unit], run_date)
     identity = resolve_identities(settings, run_date)
     nodes += invoke(settings, ["build", "--select", "intermediate", "marts", *skip_unit], run_date)
