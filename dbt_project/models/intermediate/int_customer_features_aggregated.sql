@@ -144,20 +144,21 @@ order_line_fingerprints as (
 
 ),
 
-{% if is_incremental() %}
+{#- The previous run date: the latest snapshot the table holds (the run date on a full refresh). -#}
+{%- if is_incremental() -%}
     {%- set previous_run = "(select max(snapshot_date) from " ~ this ~ ")" -%}
-{% endif %}
+{%- else -%}
+    {%- set previous_run = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
+{%- endif %}
 
 current_inputs as (
 
-    -- Per customer: a fingerprint of every input row of theirs up to the run date, and (on an
-    -- incremental run) up to the previous run date, to compare with what that run kept.
+    -- Per customer: a fingerprint of every input row of theirs up to the run date, and up to
+    -- the previous run date, to compare with what that run kept.
     select
         customer_id,
-        {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint
-        {%- if is_incremental() %},
-            {{ combine_fingerprints('case when day is null or day <= ' ~ previous_run ~ ' then row_fingerprint end') }} as previous_inputs_fingerprint
-        {%- endif %}
+        {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint,
+        {{ combine_fingerprints('case when day is null or day <= ' ~ previous_run ~ ' then row_fingerprint end') }} as previous_inputs_fingerprint
     from (
         select
             customer_id,
@@ -349,6 +350,28 @@ current_inputs as (
 
     ),
 
+    carried_pairs as (
+
+        select
+            customer_id,
+            snapshot_date
+        from carried
+
+    ),
+
+{% else %}
+
+    carried_pairs as (
+
+        select
+            real_customers.customer_id,
+            snapshots.snapshot_date
+        from real_customers
+        cross join snapshots
+        where false
+
+    ),
+
 {% endif %}
 
 customer_snapshots as (
@@ -362,15 +385,13 @@ customer_snapshots as (
     cross join snapshots
     where
         real_customers.first_seen_on <= snapshots.snapshot_date
-        {% if is_incremental() %}
-            and not exists (
-                select 1
-                from carried
-                where
-                    carried.customer_id = real_customers.customer_id
-                    and carried.snapshot_date = snapshots.snapshot_date
-            )
-        {% endif %}
+        and not exists (
+            select 1
+            from carried_pairs
+            where
+                carried_pairs.customer_id = real_customers.customer_id
+                and carried_pairs.snapshot_date = snapshots.snapshot_date
+        )
 
 ),
 

@@ -307,8 +307,8 @@ converted_carts as (
     inner join placed_orders
         on
             events_to_build.customer_id = placed_orders.customer_id
-            and placed_orders.ordered_at >= events_to_build.event_at
-            and placed_orders.ordered_at < {{ dbt.dateadd('hour', 24, 'events_to_build.event_at') }}
+            and events_to_build.event_at <= placed_orders.ordered_at
+            and {{ dbt.dateadd('hour', 24, 'events_to_build.event_at') }} > placed_orders.ordered_at
     where events_to_build.event_type = 'add_to_cart'
 
 ),
