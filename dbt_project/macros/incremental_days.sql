@@ -18,16 +18,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# The first day a daily model holds (its earliest row), as 'YYYY-MM-DD', or none. #}
-{% macro first_day_in(relation) -%}
-    {%- if execute -%}
-        {%- set result = run_query("select cast(min(day) as " ~ dbt.type_string() ~ ") from " ~ relation) -%}
-        {%- set value = result.columns[0].values()[0] -%}
-        {{ return(value) }}
-    {%- endif -%}
-    {{ return(none) }}
-{%- endmacro %}
-
 {#
     Order-free fingerprint of a set of rows (aggregate): xor of a 64-bit hash of the columns.
     Equal sets give equal fingerprints; any row added, removed or changed changes it.
@@ -78,4 +68,19 @@
     {%- else -%}
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'snapshot_date', 'on_schema_change': 'fail', 'post_hook': keep_only}) }}
     {%- endif -%}
+{%- endmacro %}
+
+{# One value computed over a relation (an aggregate such as "min(day)"), as text, read when
+   the model runs; none when the relation is empty. #}
+{% macro value_in(relation, aggregate) -%}
+    {%- if execute -%}
+        {%- set result = run_query("select cast(" ~ aggregate ~ " as " ~ dbt.type_string() ~ ") from " ~ relation) -%}
+        {{ return(result.columns[0].values()[0]) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{# MATERIALIZED for a CTE read more than once: DuckDB otherwise inlines and recomputes it. #}
+{% macro materialized() -%}
+    {{ return('materialized' if target.type == 'duckdb' else '') }}
 {%- endmacro %}

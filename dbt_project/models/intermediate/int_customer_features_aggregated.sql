@@ -151,7 +151,7 @@ order_line_fingerprints as (
     {%- set previous_run = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- endif %}
 
-current_inputs as (
+current_inputs as {{ materialized() }} (
 
     -- Per customer: a fingerprint of every input row of theirs up to the run date, and up to
     -- the previous run date, to compare with what that run kept.
@@ -202,7 +202,7 @@ current_inputs as (
 
     ),
 
-    bases as (
+    bases as {{ materialized() }} (
 
         -- Per snapshot to build: the latest snapshot the table holds on or before it.
         select
@@ -235,7 +235,7 @@ current_inputs as (
 
     ),
 
-    moves as (
+    moves as {{ materialized() }} (
 
         -- Per customer and snapshot: what the moved days change.
         select
@@ -268,7 +268,7 @@ current_inputs as (
 
     ),
 
-    stale as (
+    stale as {{ materialized() }} (
 
         -- (customer, snapshot) pairs computed again rather than carried over.
         select
@@ -304,7 +304,7 @@ current_inputs as (
 
     ),
 
-    carried as (
+    carried as {{ materialized() }} (
 
         -- Rows of the base snapshot moved on to the snapshot being built.
         select
@@ -374,7 +374,7 @@ current_inputs as (
 
 {% endif %}
 
-customer_snapshots as (
+customer_snapshots as {{ materialized() }} (
 
     -- The (customer, snapshot) pairs computed here: all of them on a full refresh.
     select
@@ -395,7 +395,7 @@ customer_snapshots as (
 
 ),
 
-computed_customers as (
+computed_customers as {{ materialized() }} (
 
     select distinct customer_id from customer_snapshots
 

@@ -74,7 +74,7 @@ snapshots as (
 
     ),
 
-    carried_features as (
+    carried_features as {{ materialized() }} (
 
         -- Customers carried over, from a snapshot this table holds too.
         select
@@ -88,7 +88,7 @@ snapshots as (
 
 {% endif %}
 
-customer_snapshots as (
+customer_snapshots as {{ materialized() }} (
 
     -- The (customer, snapshot) pairs computed here: all of them on a full refresh.
     select
@@ -109,7 +109,7 @@ customer_snapshots as (
 
 ),
 
-computed_customers as (
+computed_customers as {{ materialized() }} (
 
     select distinct customer_id from customer_snapshots
 

@@ -17,7 +17,7 @@
 {%- set run_day = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- set range_start = var('history_start') -%}
 {%- if is_incremental() -%}
-    {%- set built_from = first_day_in(this) -%}
+    {%- set built_from = value_in(this, 'min(day)') -%}
     {%- if built_from and built_from < range_start -%}{%- set range_start = built_from -%}{%- endif -%}
 {%- endif %}
 
@@ -68,7 +68,7 @@ purchase_days as (
 
 ),
 
-customer_inputs as (
+customer_inputs as {{ materialized() }} (
 
     -- Per customer: a fingerprint of everything their stages read.
     select
@@ -90,7 +90,7 @@ customer_inputs as (
 
 ),
 
-days_to_build as (
+days_to_build as {{ materialized() }} (
 
     -- Days every customer gets a row for: days not built yet, and the run date.
     select calendar.day
@@ -103,7 +103,7 @@ days_to_build as (
 
 ),
 
-changed_customers as (
+changed_customers as {{ materialized() }} (
 
     -- Customers whose inputs changed since their rows were built: all their days again.
     {% if is_incremental() %}

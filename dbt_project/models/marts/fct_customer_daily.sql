@@ -61,7 +61,7 @@ real_customers as (
 
 ),
 
-cookie_owners as (
+cookie_owners as {{ materialized() }} (
 
     select
         identifiers.source_key as anonymous_id,
@@ -134,7 +134,7 @@ order_pairs as (
     ),
 
     {% if owners_known %}
-        changed_cookies as (
+        changed_cookies as {{ materialized() }} (
 
             -- Cookies whose owner changed since the last build, with the old and the new owner.
             select
@@ -165,7 +165,7 @@ order_pairs as (
         ),
     {% endif %}
 
-    changed_pairs as (
+    changed_pairs as {{ materialized() }} (
 
         -- Pairs whose orders changed (or appeared, or went).
         select
@@ -183,7 +183,7 @@ order_pairs as (
             customer_id,
             day
         from customer_events
-        where landed_batch_id > (select max(built.landed_batch_id) from {{ this }} as built)
+        where landed_batch_id > '{{ value_in(this, "max(landed_batch_id)") or "" }}'
         {% if not owners_known %}
             -- No record of the cookie owners the table was built with: build every pair.
             union
@@ -211,7 +211,7 @@ order_pairs as (
 
     ),
 
-    pairs_to_build as (
+    pairs_to_build as {{ materialized() }} (
 
         -- The changed pairs and the day before each (abandoned carts look 24 hours ahead).
         {%- if target.type == 'spark' %}
@@ -286,15 +286,27 @@ order_activity as (
 
 ),
 
-events_to_build as (
+events_to_build as {{ materialized() }} (
 
-    select customer_events.*
-    from customer_events
     {% if is_incremental() %}
-        inner join pairs_to_build
+        -- Only the events of the pairs to build: their customers' cookies, on those days.
+        select
+            pairs_to_build.customer_id,
+            web_events.event_id,
+            pairs_to_build.day,
+            web_events.event_at,
+            web_events.event_type,
+            web_events.session_id,
+            web_events.landed_batch_id
+        from pairs_to_build
+        inner join cookie_owners
+            on pairs_to_build.customer_id = cookie_owners.customer_id
+        inner join web_events
             on
-                customer_events.customer_id = pairs_to_build.customer_id
-                and customer_events.day = pairs_to_build.day
+                cookie_owners.anonymous_id = web_events.anonymous_id
+                and pairs_to_build.day = cast(web_events.event_at as date)
+    {% else %}
+        select * from customer_events
     {% endif %}
 
 ),
@@ -352,7 +364,7 @@ activity as (
 
 ),
 
-final as (
+final as {{ materialized() }} (
 
     select
         activity.customer_id,
