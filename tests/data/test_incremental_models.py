@@ -57,18 +57,13 @@ def _late_order(settings: Settings) -> str:
         total_amount="999.00",
         currency="EUR",
     )
-    late = settings.exports / "shop" / LAST.isoformat() / "orders-late.csv"
-    with late.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        writer.writeheader()
-        writer.writerow(row)
+    _deliver(settings, "shop", "orders-late.csv", row)
     return row["customer_email"]
 
 
 def _turn_test_account(settings: Settings, spared_email: str) -> str:
-    """Deliver, with the last day's exports, a CRM update flagging a buyer as a test account.
-
-    Returns the CRM id.
+    """Deliver, with the last day's exports, a CRM update flagging a buyer as a test account,
+    and return their CRM id.
 
     Their daily rows built on earlier days have no source left: the incremental run must delete
     them (and their history), as a full refresh never builds them.
@@ -86,12 +81,17 @@ def _turn_test_account(settings: Settings, spared_email: str) -> str:
     assert buyer, "no CRM customer with an order in the sample"
     record = {**records[buyer], "updated_at": f"{LAST.isoformat()}T07:00:00Z"}
     record["is_test_account"] = "true"
-    update = settings.exports / "crm" / LAST.isoformat() / "customers-flagged.csv"
-    with update.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(record))
-        writer.writeheader()
-        writer.writerow(record)
+    _deliver(settings, "crm", "customers-flagged.csv", record)
     return record["crm_id"]
+
+
+def _deliver(settings: Settings, source: str, name: str, row: dict[str, str]) -> None:
+    """One more file of one row in the last day's delivery of `source`."""
+    path = settings.exports / source / LAST.isoformat() / name
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
 
 
 def _rows(settings: Settings, table: str, key: list[str]) -> list[tuple]:
