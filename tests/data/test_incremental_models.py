@@ -72,8 +72,8 @@ def _turn_test_account(settings: Settings, spared_email: str) -> str:
     with crm.open() as f:
         records = {r["email"]: r for r in csv.DictReader(f) if r["email"]}
     for day in range(DAYS - 3):
-        orders = settings.exports / "shop" / (START + timedelta(days=day)).isoformat() / "orders.csv"
-        with orders.open() as f:
+        delivery = (START + timedelta(days=day)).isoformat()
+        with (settings.exports / "shop" / delivery / "orders.csv").open() as f:
             emails = [r["customer_email"] for r in csv.DictReader(f)]
         buyer = next((e for e in emails if e in records and e != spared_email), None)
         if buyer:
