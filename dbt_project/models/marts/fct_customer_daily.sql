@@ -73,7 +73,7 @@ cookie_owners as {{ materialized() }} (
 
 ),
 
-customer_orders as (
+customer_orders as {{ materialized() }} (
 
     select
         orders.customer_id,
@@ -148,7 +148,7 @@ order_pairs as (
 
         ),
 
-        changed_cookie_owners as (
+        changed_cookie_owners as {{ materialized() }} (
 
             select
                 anonymous_id,
@@ -178,12 +178,17 @@ order_pairs as (
                 and order_pairs.day = built_pairs.day
         where order_pairs.orders_fingerprint is distinct from built_pairs.orders_fingerprint
         union
-        -- Pairs with events landed since the last build.
+        -- Pairs with events landed since the last build (the batch as a literal: the events
+        -- scan is filtered before the join).
         select
-            customer_id,
-            day
-        from customer_events
-        where landed_batch_id > '{{ value_in(this, "max(landed_batch_id)") or "" }}'
+            cookie_owners.customer_id,
+            cast(web_events.event_at as date) as day
+        from web_events
+        inner join cookie_owners
+            on web_events.anonymous_id = cookie_owners.anonymous_id
+        where
+            web_events.landed_batch_id > '{{ value_in(this, "max(landed_batch_id)") or "" }}'
+            and cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
         {% if not owners_known %}
             -- No record of the cookie owners the table was built with: build every pair.
             union
@@ -286,25 +291,39 @@ order_activity as (
 
 ),
 
+{% if is_incremental() %}
+
+    cookies_to_read as {{ materialized() }} (
+
+        select
+            anonymous_id,
+            customer_id
+        from cookie_owners
+        where customer_id in (select pairs_to_build.customer_id from pairs_to_build)
+
+    ),
+
+{% endif %}
+
 events_to_build as {{ materialized() }} (
 
     {% if is_incremental() %}
         -- Only the events of the pairs to build: their customers' cookies, on those days.
         select
-            pairs_to_build.customer_id,
+            cookies_to_read.customer_id,
             web_events.event_id,
             pairs_to_build.day,
             web_events.event_at,
             web_events.event_type,
             web_events.session_id,
             web_events.landed_batch_id
-        from pairs_to_build
-        inner join cookie_owners
-            on pairs_to_build.customer_id = cookie_owners.customer_id
-        inner join web_events
+        from web_events
+        inner join cookies_to_read
+            on web_events.anonymous_id = cookies_to_read.anonymous_id
+        inner join pairs_to_build
             on
-                cookie_owners.anonymous_id = web_events.anonymous_id
-                and pairs_to_build.day = cast(web_events.event_at as date)
+                cookies_to_read.customer_id = pairs_to_build.customer_id
+                and cast(web_events.event_at as date) = pairs_to_build.day
     {% else %}
         select * from customer_events
     {% endif %}
