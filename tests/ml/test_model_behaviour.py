@@ -203,6 +203,7 @@ SEGMENT_PURCHASE_TRAITS = {
     "purchases_per_year",
     "avg_order_value",
     "avg_basket_lines",
+    "distinct_categories",
     "discount_share",
     "online_share",
 }
