@@ -67,6 +67,7 @@ MIN_SILHOUETTE = 0.10  # below it the "clusters" are arbitrary cuts through one 
 K_TOLERANCE = 0.01  # silhouettes closer than this are a tie: the smaller k, or the champion's
 MIN_STABILITY = 0.9  # ARI between the clusterings of two halves for a k to be reproducible
 STABILITY_SPLITS = 2  # pairs of disjoint halves the stability is averaged over
+STABILITY_SAMPLE = 20_000  # buyers split into the two halves (bounds its cost at scale)
 MATCH_DISTANCE = 1.5  # centroids further apart (in standard deviations) are different segments
 
 # Rule segments: fixed ids below FIRST_CLUSTER_ID, the same in every run.
@@ -316,14 +317,16 @@ def _stability(
     z_fit: np.ndarray, z_sil: np.ndarray, ks: list[int], rng: np.random.Generator, seed: int
 ) -> dict[int, float]:
     """Per k: mean ARI of the silhouette sample as split by K-Means fitted on two disjoint
-    halves of the buyers (STABILITY_SPLITS random halvings). Near 1: the k clusters are there
-    in any half of the data; lower: k cuts through a group wherever the start happens to fall."""
+    halves of (at most STABILITY_SAMPLE) buyers, over STABILITY_SPLITS random halvings.
+    Near 1: the k clusters are there in any half of the data; lower: k cuts through a group
+    wherever K-Means happens to start."""
     halvings = [rng.permutation(len(z_fit)) for _ in range(STABILITY_SPLITS)]
     out: dict[int, float] = {}
     for k in ks:
         agreements = []
         for order in halvings:
-            halves = (order[: len(order) // 2], order[len(order) // 2 :])
+            n = min(len(order), STABILITY_SAMPLE)
+            halves = (order[: n // 2], order[n // 2 : n])
             if min(len(h) for h in halves) <= k:
                 break
             a, b = (

@@ -169,6 +169,30 @@ def test_segment_ids_survive_a_retraining(features_now) -> None:
     assert set(second.names) >= set(np.unique(b))
 
 
+def test_k_is_chosen_among_clusterings_that_reproduce_on_disjoint_halves(features_now) -> None:
+    from ml.segmentation import MIN_STABILITY, fit_segments
+
+    result = fit_segments(model_matrix(features_now), seed=7)
+    assert result.model.algorithm == "kmeans"
+    assert set(result.stability_by_k) == set(result.silhouette_by_k)
+    assert result.stability_by_k[result.k] >= MIN_STABILITY
+    assert "stable" in result.model.message
+
+
+def test_stability_is_high_only_for_the_groups_that_are_there() -> None:
+    from ml.segmentation import _stability
+
+    # Three well-separated groups: three clusters come back from any half of the data; two
+    # or six cut (or merge) groups wherever K-Means happens to start, differently per half.
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0, 0, 0], [8, 0, 0, 0], [0, 8, 0, 0]], dtype=float)
+    z = np.concatenate([c + rng.normal(size=(600, 4)) for c in centres])
+    sample = z[rng.choice(len(z), 500, replace=False)]
+    stability = _stability(z, sample, [2, 3, 6], np.random.default_rng(1), seed=7)
+    assert stability[3] > 0.98
+    assert stability[2] < 0.9 and stability[6] < 0.9
+
+
 def test_prospects_join_a_segment_only_on_the_traits_they_show(features_now) -> None:
     from ml.segmentation import DORMANT_PROSPECTS, FIRST_CLUSTER_ID, fit_segments
 
