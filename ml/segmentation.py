@@ -342,8 +342,9 @@ def _stability(
 def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
     """Give each new cluster the id of the previous champion's nearest centroid (one-to-one).
 
-    Both sets of centroids are compared in the new model's scaled space; a pair further apart
-    than MATCH_DISTANCE is not the same segment, so the new cluster gets a fresh id.
+    Both sets of centroids are compared in the new model's scaled space, on the traits both
+    models have (an upgrade may add one); a pair further apart than MATCH_DISTANCE is not the
+    same segment, so the new cluster gets a fresh id.
     """
     k = model.kmeans.n_clusters
     ids = np.full(k, -1, dtype="int32")
@@ -356,7 +357,9 @@ def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
         old_raw[model.log_features] = np.log1p(old_raw[model.log_features].clip(lower=0))
         old_z = model.scaler.transform(old_raw.to_numpy())
         new_z = model.kmeans.cluster_centers_
-        cost = np.linalg.norm(new_z[:, None, :] - old_z[None, :, :], axis=2)
+        # A trait the previous model did not have cannot tell its centroids apart from ours.
+        shared = np.isin(model.features, previous.features)
+        cost = np.linalg.norm((new_z[:, None, :] - old_z[None, :, :])[:, :, shared], axis=2)
         rows, cols = linear_sum_assignment(cost)
         for r, c in zip(rows, cols, strict=True):
             if cost[r, c] <= MATCH_DISTANCE:

@@ -169,6 +169,28 @@ def test_segment_ids_survive_a_retraining(features_now) -> None:
     assert set(second.names) >= set(np.unique(b))
 
 
+def test_segment_ids_survive_a_champion_without_a_trait_the_challenger_has(
+    features_now, monkeypatch
+) -> None:
+    """An upgrade adds a trait: the old champion's centroids say nothing about it, so ids are
+    matched on the traits both models have rather than all handed out afresh."""
+    from ml import segmentation
+
+    x = model_matrix(features_now)
+    added = "distinct_categories"
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            segmentation,
+            "SEGMENT_FEATURES",
+            [f for f in segmentation.SEGMENT_FEATURES if f != added],
+        )
+        old = segmentation.fit_segments(x, seed=7).model
+    assert added not in old.features
+    new = segmentation.fit_segments(x, previous=old, seed=11).model
+    assert added in new.features
+    assert (old.predict(x) == new.predict(x)).mean() > 0.85
+
+
 def test_k_is_chosen_among_clusterings_that_reproduce_on_disjoint_halves(features_now) -> None:
     from ml.segmentation import MIN_STABILITY, fit_segments
 
