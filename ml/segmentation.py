@@ -5,14 +5,20 @@
   segment whose centroid is nearest on the traits they do show (category mix, browsing,
   newsletter): a browsing bargain hunter looks like the bargain hunters who bought.
   Prospects with no activity at all show nothing to match: they get the dormant rule segment.
-- Traits, not lifecycle: purchase rate, order value, basket size, discount affinity, channel,
-  newsletter and browsing engagement, tenure, and the split of interest (purchased lines and
-  product views) over the catalog's categories. Recency is left out on purpose: it changes
+- Traits, not lifecycle: purchase rate, order value, basket size, breadth of the assortment
+  bought (product categories), discount affinity, channel, newsletter and browsing engagement,
+  tenure, and the split of interest (purchased lines and product views) over the catalog's
+  categories. Recency is left out on purpose: it changes
   every night and belongs to the lifecycle stage, and segments must stay put night to night.
 - k by silhouette over K_RANGE on a sample (silhouette is O(n²)); K-Means itself is fitted on
   a bounded sample too and then assigns everyone, so a million customers cost what 50k cost.
-  Silhouettes within K_TOLERANCE of the best are a tie, won by the smallest k; the previous
-  champion's k is kept unless another k is clearly better.
+  Only a k whose clusters are reproducible counts: K-Means fitted on two disjoint halves of
+  the buyers must split the silhouette sample alike (ARI >= MIN_STABILITY, the mean over
+  STABILITY_SPLITS pairs of halves). Silhouettes of neighbouring k differ by a hundredth or
+  two, so the silhouette alone flips k with the sample; a k that cuts through one group of
+  customers cuts it differently in each half and is not stable. Among the stable k (all k
+  when none is), silhouettes within K_TOLERANCE of the best are a tie, won by the smallest
+  k; the previous champion's k is kept unless another k is clearly better.
 - A Gaussian mixture and HDBSCAN run on the same sample for comparison (logged, not used).
 - Stable ids: new centroids are matched to the previous champion's (Hungarian assignment in the
   new scaled space); a matched cluster keeps its id, a new one gets an id never used before.
@@ -39,6 +45,7 @@ SEGMENT_FEATURES = [
     "purchases_per_year",
     "avg_order_value",
     "avg_basket_lines",
+    "distinct_categories",
     "discount_share",
     "online_share",
     "email_opens_per_week",
@@ -58,6 +65,9 @@ TSNE_SAMPLE = 500
 MIN_BUYERS = 100
 MIN_SILHOUETTE = 0.10  # below it the "clusters" are arbitrary cuts through one cloud
 K_TOLERANCE = 0.01  # silhouettes closer than this are a tie: the smaller k, or the champion's
+MIN_STABILITY = 0.9  # ARI between the clusterings of two halves for a k to be reproducible
+STABILITY_SPLITS = 2  # pairs of disjoint halves the stability is averaged over
+STABILITY_SAMPLE = 20_000  # buyers split into the two halves (bounds its cost at scale)
 MATCH_DISTANCE = 1.5  # centroids further apart (in standard deviations) are different segments
 
 # Rule segments: fixed ids below FIRST_CLUSTER_ID, the same in every run.
@@ -77,6 +87,7 @@ TRAIT_WORDS = {
     "purchases_per_year": ("frequent", "rare"),
     "avg_order_value": ("big-spending", "small-order"),
     "avg_basket_lines": ("multi-item", "single-item"),
+    "distinct_categories": ("broad-assortment", "single-category"),
     "discount_share": ("deal-seeking", "full-price"),
     "online_share": ("online", "in-store"),
     "email_opens_per_week": ("newsletter-loving", "newsletter-ignoring"),
@@ -194,6 +205,7 @@ class SegmentationResult:
     sample: np.ndarray | None = None  # scaled sample (for pictures)
     sample_segments: np.ndarray | None = None
     matched: dict[int, int] = field(default_factory=dict)  # new id -> distance-matched old id
+    stability_by_k: dict[int, float] = field(default_factory=dict)  # ARI between halves' fits
 
     @property
     def silhouette(self) -> float | None:
@@ -253,16 +265,19 @@ def fit_segments(
         fitted[k] = km
     if not scores:
         return _rules_only(x, "every k gave a single cluster: buyers are too uniform")
+    stability = _stability(z_fit, z_sil, list(scores), rng, seed)
+    stable = {k: s for k, s in scores.items() if stability.get(k, 0.0) >= MIN_STABILITY}
+    candidates = stable or scores
     # Silhouettes on a sample differ by noise of about K_TOLERANCE: among the k that score
     # within it of the best, the fewest segments (a marketer acts on each one).
-    top = max(scores.values())
-    best = min(k for k, score in scores.items() if score >= top - K_TOLERANCE)
+    top = max(candidates.values())
+    best = min(k for k, score in candidates.items() if score >= top - K_TOLERANCE)
     previous_k = (
         len(previous.cluster_ids)
         if previous is not None and previous.algorithm == "kmeans"
         else None
     )
-    if previous_k in scores and scores[previous_k] >= scores[best] - K_TOLERANCE:
+    if previous_k in candidates and candidates[previous_k] >= candidates[best] - K_TOLERANCE:
         best = previous_k
     if scores[best] < MIN_SILHOUETTE:
         return _rules_only(
@@ -278,7 +293,10 @@ def fit_segments(
     profile = pd.DataFrame(model.kmeans.cluster_centers_, columns=model.features)
     profile.index = pd.Index(model.cluster_ids, name="segment_id")
     model.names = {**RULE_SEGMENTS, **name_clusters(profile)}
-    model.message = f"K-Means with k={best} (best silhouette over k={min(K_RANGE)}..{max(K_RANGE)})"
+    model.message = (
+        f"K-Means with k={best} (best silhouette over the "
+        f"{'stable ' if stable else ''}k in {min(K_RANGE)}..{max(K_RANGE)})"
+    )
     all_segments = model.predict(x)
     ids, counts = np.unique(all_segments, return_counts=True)
     return SegmentationResult(
@@ -291,14 +309,42 @@ def fit_segments(
         sample=z_sil,
         sample_segments=model.cluster_ids[labels_sil],
         matched=matched,
+        stability_by_k=stability,
     )
+
+
+def _stability(
+    z_fit: np.ndarray, z_sil: np.ndarray, ks: list[int], rng: np.random.Generator, seed: int
+) -> dict[int, float]:
+    """Per k: mean ARI of the silhouette sample as split by K-Means fitted on two disjoint
+    halves of (at most STABILITY_SAMPLE) buyers, over STABILITY_SPLITS random halvings.
+    Near 1: the k clusters are there in any half of the data; lower: k cuts through a group
+    wherever K-Means happens to start."""
+    halvings = [rng.permutation(len(z_fit)) for _ in range(STABILITY_SPLITS)]
+    out: dict[int, float] = {}
+    for k in ks:
+        agreements = []
+        for order in halvings:
+            n = min(len(order), STABILITY_SAMPLE)
+            halves = (order[: n // 2], order[n // 2 : n])
+            if min(len(h) for h in halves) <= k:
+                break
+            a, b = (
+                KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z_fit[h]).predict(z_sil)
+                for h in halves
+            )
+            agreements.append(adjusted_rand_score(a, b))
+        if agreements:
+            out[k] = float(np.mean(agreements))
+    return out
 
 
 def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
     """Give each new cluster the id of the previous champion's nearest centroid (one-to-one).
 
-    Both sets of centroids are compared in the new model's scaled space; a pair further apart
-    than MATCH_DISTANCE is not the same segment, so the new cluster gets a fresh id.
+    Both sets of centroids are compared in the new model's scaled space, on the traits both
+    models have (an upgrade may add one); a pair further apart than MATCH_DISTANCE is not the
+    same segment, so the new cluster gets a fresh id.
     """
     k = model.kmeans.n_clusters
     ids = np.full(k, -1, dtype="int32")
@@ -311,7 +357,9 @@ def _assign_ids(model: Segmenter, previous: Segmenter | None) -> dict[int, int]:
         old_raw[model.log_features] = np.log1p(old_raw[model.log_features].clip(lower=0))
         old_z = model.scaler.transform(old_raw.to_numpy())
         new_z = model.kmeans.cluster_centers_
-        cost = np.linalg.norm(new_z[:, None, :] - old_z[None, :, :], axis=2)
+        # A trait the previous model did not have cannot tell its centroids apart from ours.
+        shared = np.isin(model.features, previous.features)
+        cost = np.linalg.norm((new_z[:, None, :] - old_z[None, :, :])[:, :, shared], axis=2)
         rows, cols = linear_sum_assignment(cost)
         for r, c in zip(rows, cols, strict=True):
             if cost[r, c] <= MATCH_DISTANCE:

@@ -151,6 +151,7 @@ def _train_segmentation(client, settings: Settings, run_date: date, x_now: pd.Da
             }
         )
         metrics = {f"silhouette_k{k}": s for k, s in seg.silhouette_by_k.items()}
+        metrics |= {f"stability_k{k}": s for k, s in seg.stability_by_k.items()}
         if seg.silhouette is not None:
             metrics["silhouette"] = seg.silhouette
         metrics |= seg.comparisons

@@ -169,6 +169,56 @@ def test_segment_ids_survive_a_retraining(features_now) -> None:
     assert set(second.names) >= set(np.unique(b))
 
 
+def test_segment_ids_survive_a_champion_without_a_trait_the_challenger_has(
+    features_now, monkeypatch
+) -> None:
+    """An upgrade adds a trait: the old champion's centroids say nothing about it, so ids are
+    matched on the traits both models have rather than all handed out afresh."""
+    from ml import segmentation
+
+    x = model_matrix(features_now)
+    added = "distinct_categories"
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            segmentation,
+            "SEGMENT_FEATURES",
+            [f for f in segmentation.SEGMENT_FEATURES if f != added],
+        )
+        old = segmentation.fit_segments(x, seed=7).model
+    assert added not in old.features
+    new = segmentation.fit_segments(x, previous=old, seed=11).model
+    assert added in new.features
+    assert (old.predict(x) == new.predict(x)).mean() > 0.85
+
+
+def test_k_is_chosen_among_clusterings_that_reproduce_on_disjoint_halves(features_now) -> None:
+    from ml.segmentation import K_TOLERANCE, MIN_STABILITY, fit_segments
+
+    result = fit_segments(model_matrix(features_now), seed=7)
+    assert result.model.algorithm == "kmeans"
+    assert set(result.stability_by_k) == set(result.silhouette_by_k)
+    stable = {k for k, s in result.stability_by_k.items() if s >= MIN_STABILITY}
+    # No k reproduces (a small population): the silhouette alone decides, and says so.
+    candidates = {k: result.silhouette_by_k[k] for k in stable or result.silhouette_by_k}
+    top = max(candidates.values())
+    assert result.k == min(k for k, s in candidates.items() if s >= top - K_TOLERANCE)
+    assert ("stable" in result.model.message) == bool(stable)
+
+
+def test_stability_is_high_only_for_the_groups_that_are_there() -> None:
+    from ml.segmentation import _stability
+
+    # Three well-separated groups: three clusters come back from any half of the data; two
+    # or six cut (or merge) groups wherever K-Means happens to start, differently per half.
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0, 0, 0], [8, 0, 0, 0], [0, 8, 0, 0]], dtype=float)
+    z = np.concatenate([c + rng.normal(size=(600, 4)) for c in centres])
+    sample = z[rng.choice(len(z), 500, replace=False)]
+    stability = _stability(z, sample, [2, 3, 6], np.random.default_rng(1), seed=7)
+    assert stability[3] > 0.98
+    assert stability[2] < 0.9 and stability[6] < 0.9
+
+
 def test_prospects_join_a_segment_only_on_the_traits_they_show(features_now) -> None:
     from ml.segmentation import DORMANT_PROSPECTS, FIRST_CLUSTER_ID, fit_segments
 
@@ -203,6 +253,7 @@ SEGMENT_PURCHASE_TRAITS = {
     "purchases_per_year",
     "avg_order_value",
     "avg_basket_lines",
+    "distinct_categories",
     "discount_share",
     "online_share",
 }
