@@ -186,9 +186,11 @@ def test_evaluate_reports_figures_against_the_truth(nightly_run, process_env) ->
     assert set(figures["identity"]) >= {"precision", "recall", "f1"}
     assert set(figures["churn"]) >= {"auc", "oracle_auc", "purchase_optimum_auc"}
     assert "ari" in figures["segments"]
-    # The supervised ceiling knows the archetypes: the unsupervised segments stay below it.
+    # The supervised ceiling knows the archetypes: the unsupervised segments stay below it,
+    # up to its noise (a cross-validated estimate on a sample of a few thousand customers).
     segments = figures["segments"]
-    assert segments["archetype_ceiling_ari"] >= segments["ari"]
+    assert 0 < segments["archetype_ceiling_ari"] <= 1
+    assert segments["ari"] <= segments["archetype_ceiling_ari"] + 0.05
     # Sanity, not targets: e-mail linking is precise; the oracle knows more than any model.
     assert figures["identity"]["precision"] > 0.9
     assert figures["churn"]["oracle_auc"] > figures["churn"]["auc"] > 0.5
