@@ -364,7 +364,8 @@ def _dbt_models_main(day: date) -> dict:
 
 
 def _snapshot_dates(settings: Settings, day: date) -> list[str]:
-    return [d.isoformat() for d in dict.fromkeys(settings.feature_snapshots(day))]
+    """The snapshots the nightly transform builds (training snapshots come with training)."""
+    return [day.isoformat()]
 
 
 def _hand_sql_main(day: date, out: Path) -> dict:

@@ -92,14 +92,15 @@ class Settings:
     def dbt_log_dir(self) -> Path:
         return self.home / "dbt" / "logs"
 
-    def feature_snapshots(self, run_date: date) -> list[date]:
-        """Snapshot dates the nightly run builds features for.
+    def training_snapshots(self, run_date: date) -> list[date]:
+        """Feature snapshots the models train on, built by the train step when it trains.
 
-        The run date is scored; run_date - H trains (its label window ends at the run date);
-        run_date - 2H is the out-of-time holdout's training snapshot.
+        run_date - H trains (its label window ends at the run date); run_date - 2H is the
+        out-of-time holdout's training snapshot. The nightly transform builds the run date's
+        snapshot only.
         """
         horizon = timedelta(days=self.churn_horizon_days)
-        return [run_date, run_date - horizon, run_date - 2 * horizon]
+        return [run_date - horizon, run_date - 2 * horizon]
 
     def dbt_env(self) -> dict[str, str]:
         """Variables `dbt_project/profiles.yml` reads through env_var()."""

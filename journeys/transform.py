@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -37,11 +37,11 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def dbt_vars(settings: Settings, run_date: date) -> dict:
-    snapshots = settings.feature_snapshots(run_date)
+def dbt_vars(settings: Settings, run_date: date, extra_snapshots: Sequence[date] = ()) -> dict:
+    """dbt's variables for the run date: features are built for it and for `extra_snapshots`."""
     return {
-        "snapshot_date": snapshots[0].isoformat(),
-        "extra_snapshot_dates": [d.isoformat() for d in snapshots[1:]],
+        "snapshot_date": run_date.isoformat(),
+        "extra_snapshot_dates": [d.isoformat() for d in extra_snapshots],
         "reporting_currency": settings.reporting_currency,
         **feature_vars(settings, run_date),
     }
@@ -64,7 +64,12 @@ def feature_vars(settings: Settings, run_date: date) -> dict:
     }
 
 
-def invoke(settings: Settings, args: list[str], run_date: date | None = None) -> list[dict]:
+def invoke(
+    settings: Settings,
+    args: list[str],
+    run_date: date | None = None,
+    extra_snapshots: Sequence[date] = (),
+) -> list[dict]:
     """Invoke one dbt command against this environment's warehouse; raise on any failure."""
     from dbt.cli.main import dbtRunner
 
@@ -80,7 +85,7 @@ def invoke(settings: Settings, args: list[str], run_date: date | None = None) ->
         str(settings.dbt_log_dir),
     ]
     if run_date is not None:
-        common += ["--vars", json.dumps(dbt_vars(settings, run_date))]
+        common += ["--vars", json.dumps(dbt_vars(settings, run_date, extra_snapshots))]
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with _environment({**QUIET_ENV, **settings.dbt_env()}):
         try:
@@ -151,4 +156,25 @@ def build(settings: Settings, run_date: date, full_refresh: bool = False) -> dic
         "warnings": [n["name"] for n in nodes if n["status"] == "warn"],
         "slowest_models": slowest[:5],
         "rule_segments": segments["segments"],
+    }
+
+
+# The models holding feature snapshots (incremental by snapshot date), and the one on top.
+SNAPSHOT_MODELS = ("int_customer_features_aggregated", "customer_category_mix", "customer_features")
+
+
+def build_training_snapshots(settings: Settings, run_date: date) -> dict:
+    """Add the training snapshots to the feature tables, next to the run date's.
+
+    The nightly transform builds the run date's snapshot only; the train step calls this on
+    the nights it trains. A snapshot with no earlier one in a table is computed for everybody
+    (a full refresh of that snapshot); the run date's is carried over from itself. The next
+    nightly transform drops them again.
+    """
+    snapshots = settings.training_snapshots(run_date)
+    args = ["build", "--select", *SNAPSHOT_MODELS, "--exclude-resource-type", "unit_test"]
+    nodes = invoke(settings, args, run_date, extra_snapshots=snapshots)
+    return {
+        "snapshots": [d.isoformat() for d in snapshots],
+        "seconds": round(sum(n["seconds"] for n in nodes if n["type"] == "model"), 2),
     }

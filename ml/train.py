@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from journeys.settings import Settings
+from journeys.transform import build_training_snapshots
 from journeys.warehouse import connect
 from ml import bgnbd, tracking
 from ml.data import LABELS, MATRIX_COLUMNS, history, labelled, load_features, model_matrix
@@ -71,19 +72,27 @@ def _train_models(settings: Settings, run_date: date, force: bool) -> dict:
         )
         if force:
             due, reason = True, "training forced"
-        if not due:
-            return {
-                "run_date": run_date.isoformat(),
-                "status": "skipped",
-                "reason": reason,
-                **_champions_summary(client),
-            }
+    if not due:
+        return {
+            "run_date": run_date.isoformat(),
+            "status": "skipped",
+            "reason": reason,
+            **_champions_summary(client),
+        }
+    # The nightly transform builds the run date's features only: the cutoffs' come now.
+    snapshots = build_training_snapshots(settings, run_date)
+    with connect(settings) as con:
         now = load_features(con, run_date)
         at_train = labelled(con, train_cutoff, horizon, settings.high_value_share)
         at_holdout = labelled(con, holdout_cutoff, horizon, settings.high_value_share)
 
     started = time.perf_counter()
-    summary: dict = {"run_date": run_date.isoformat(), "status": "trained", "reason": reason}
+    summary: dict = {
+        "run_date": run_date.isoformat(),
+        "status": "trained",
+        "reason": reason,
+        "training_snapshots": snapshots,
+    }
     decisions: list[registry.Decision] = []
     x_now = model_matrix(now)
     part = time.perf_counter()
