@@ -26,7 +26,7 @@ identifiers as (
 
 ),
 
-web_events as (
+web_events as {{ inlined() }} (
 
     select * from {{ ref('stg_web__events') }}
 
@@ -228,7 +228,10 @@ final as (
         where
             web_events.event_type = 'product_view'
             and products.category is not null
-            and cast(web_events.event_at as date) > (select min(carried_features.carried_from) from carried_features)
+            -- A literal on the raw timestamp, so the scan skips older events (every carried_from
+            -- is a snapshot this table holds).
+            {%- set oldest_base = "cast('" ~ (value_in(this, 'min(snapshot_date)') or var('snapshot_date')) ~ "' as date)" %}
+            and web_events.event_at >= {{ dbt.dateadd('day', 1, oldest_base) }}
         group by cookie_owners.customer_id, carried_features.snapshot_date, products.category
 
     ),

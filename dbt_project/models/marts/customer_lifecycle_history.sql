@@ -16,8 +16,11 @@
 
 {%- set run_day = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- set range_start = var('history_start') -%}
+{#- The days already built, as literals: filters on them skip the rest of this 30M-row table. -#}
+{%- set built_from, built_to = none, none -%}
 {%- if is_incremental() -%}
     {%- set built_from = value_in(this, 'min(day)') -%}
+    {%- set built_to = value_in(this, 'max(day)') -%}
     {%- if built_from and built_from < range_start -%}{%- set range_start = built_from -%}{%- endif -%}
 {%- endif %}
 
@@ -95,10 +98,11 @@ days_to_build as {{ materialized() }} (
     -- Days every customer gets a row for: days not built yet, and the run date.
     select calendar.day
     from calendar
-    {% if is_incremental() %}
+    {% if built_to %}
         where
             calendar.day = {{ run_day }}
-            or calendar.day not in (select distinct built.day from {{ this }} as built)
+            or calendar.day < cast('{{ built_from }}' as date)
+            or calendar.day > cast('{{ built_to }}' as date)
     {% endif %}
 
 ),
@@ -106,21 +110,29 @@ days_to_build as {{ materialized() }} (
 changed_customers as {{ materialized() }} (
 
     -- Customers whose inputs changed since their rows were built: all their days again.
-    {% if is_incremental() %}
-        select customer_inputs.customer_id
+    {% if built_to %}
+        -- A customer's rows all carry the same fingerprint (a change rebuilds all of them), and
+        -- everyone known on the last day built has a row for it.
+        select
+            known_customers.customer_id,
+            known_customers.first_seen_on
         from customer_inputs
+        inner join known_customers
+            on customer_inputs.customer_id = known_customers.customer_id
         left join (
             select
                 customer_id,
-                max(inputs_fingerprint) as inputs_fingerprint
+                inputs_fingerprint
             from {{ this }}
-            group by customer_id
+            where day = cast('{{ built_to }}' as date)
         ) as built
             on customer_inputs.customer_id = built.customer_id
         where customer_inputs.inputs_fingerprint is distinct from built.inputs_fingerprint
     {% else %}
-        select customer_id
-        from customer_inputs
+        select
+            customer_id,
+            first_seen_on
+        from known_customers
         where false
     {% endif %}
 
@@ -135,20 +147,22 @@ customer_days as (
     inner join days_to_build
         on known_customers.first_seen_on <= days_to_build.day
     union
-    select
-        known_customers.customer_id,
-        calendar.day
-    from known_customers
     {% if target.type == 'spark' %}
         -- Spark overwrites whole day partitions: every customer, when anybody changed.
+        select
+            known_customers.customer_id,
+            calendar.day
+        from known_customers
         inner join calendar
             on known_customers.first_seen_on <= calendar.day
         where exists (select 1 from changed_customers)
     {% else %}
-        inner join changed_customers
-            on known_customers.customer_id = changed_customers.customer_id
+        select
+            changed_customers.customer_id,
+            calendar.day
+        from changed_customers
         inner join calendar
-            on known_customers.first_seen_on <= calendar.day
+            on changed_customers.first_seen_on <= calendar.day
     {% endif %}
 
 ),

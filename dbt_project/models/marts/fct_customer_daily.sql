@@ -35,7 +35,7 @@ orders as (
 
 ),
 
-web_events as (
+web_events as {{ inlined() }} (
 
     select * from {{ ref('stg_web__events') }}
 
@@ -324,6 +324,8 @@ events_to_build as {{ materialized() }} (
             on
                 cookies_to_read.customer_id = pairs_to_build.customer_id
                 and cast(web_events.event_at as date) = pairs_to_build.day
+        -- Redundant with the join, but it lets the scan skip other cookies' events early.
+        where web_events.anonymous_id in (select cookies_to_read.anonymous_id from cookies_to_read)
     {% else %}
         select * from customer_events
     {% endif %}
