@@ -339,7 +339,11 @@ def _stage_main(name: str, day: date, full_refresh: bool) -> dict:
     results = settings.dbt_target_dir / "run_results.json"
     results.unlink(missing_ok=True)  # only this process's dbt calls count
     summary = stage(day, settings)
-    return {"summary": summary, "dbt_models": _dbt_model_seconds(settings)}
+    return {
+        "summary": summary,
+        "dbt_models": _dbt_model_seconds(settings),
+        "feature_span": _dbt_span(settings, FEATURE_MODEL_PREFIXES),
+    }
 
 
 def _dbt_model_seconds(settings: Settings) -> dict[str, float]:
@@ -352,6 +356,24 @@ def _dbt_model_seconds(settings: Settings) -> dict[str, float]:
         for r in data.get("results", [])
         if r["unique_id"].startswith("model.")
     }
+
+
+def _dbt_span(settings: Settings, prefixes: tuple[str, ...]) -> float | None:
+    """Wall-clock seconds from the first of these models starting to the last one finishing.
+
+    dbt runs two models at a time, each slowing the other: the sum of their times counts the
+    overlap twice, the span does not (it includes the data tests run between them).
+    """
+    results = settings.dbt_target_dir / "run_results.json"
+    if not results.exists():
+        return None
+    starts, ends = [], []
+    for r in json.loads(results.read_text()).get("results", []):
+        name = r["unique_id"].split(".")[-1]
+        if r["unique_id"].startswith("model.") and name.startswith(prefixes) and r["timing"]:
+            starts.append(datetime.fromisoformat(r["timing"][0]["started_at"].rstrip("Z")))
+            ends.append(datetime.fromisoformat(r["timing"][-1]["completed_at"].rstrip("Z")))
+    return round((max(ends) - min(starts)).total_seconds(), 2) if starts else None
 
 
 def _dbt_models_main(day: date) -> dict:
@@ -661,13 +683,26 @@ class Bench:
             feature.fail("no feature/lifecycle/segment model in dbt's run results")
             return
         f_inc_total, f_full_total = sum(f_inc.values()), sum(f_full.values())
+        span_inc, span_full = _feature_span(inc), _feature_span(full)
         feature.add("models", ", ".join(sorted(f_full)), "")
         feature.add(
-            "full refresh build", round(f_full_total, 2), "s", "≤ 300 s", at_most(f_full_total, 300)
+            "full refresh build (wall clock)",
+            span_full,
+            "s",
+            "≤ 300 s",
+            at_most(span_full, 300) if span_full is not None else None,
         )
-        feature.add("one-day incremental build", round(f_inc_total, 2), "s")
-        share = ratio(f_inc_total, f_full_total)
+        feature.add("one-day incremental build (wall clock)", span_inc, "s")
+        share = ratio(span_inc, span_full)
         feature.add("incremental / full", share, "ratio", "≤ 0.15", at_most(share, 0.15))
+        # dbt runs two models at a time: their summed times count the overlap twice.
+        feature.add("sum of model times, full refresh", round(f_full_total, 2), "s")
+        feature.add(
+            "sum of model times, one day",
+            round(f_inc_total, 2),
+            "s",
+            note=f"{ratio(f_inc_total, f_full_total)} of the full refresh's",
+        )
         feature.details = {"full": f_full, "incremental": f_inc}
 
     # ---- 2. dbt vs hand SQL vs pandas
@@ -1055,6 +1090,10 @@ assert tuple(ITEM_TITLES) == ITEMS
 
 def _identity_seconds(run: Run) -> float | None:
     return ((run.output or {}).get("summary", {}).get("identity") or {}).get("seconds")
+
+
+def _feature_span(run: Run) -> float | None:
+    return (run.output or {}).get("feature_span")
 
 
 def _feature_seconds(run: Run) -> dict[str, float]:
