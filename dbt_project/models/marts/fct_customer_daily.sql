@@ -35,7 +35,8 @@ orders as (
 
 ),
 
-web_events as {{ inlined() }} (
+{#- Inlined when incremental (filters reach the scan); a full refresh reads every event once. #}
+web_events as {{ inlined() if is_incremental() }} (
 
     select * from {{ ref('stg_web__events') }}
 
