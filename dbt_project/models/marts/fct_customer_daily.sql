@@ -35,7 +35,7 @@ orders as (
 
 ),
 
-{#- Inlined when incremental (filters reach the scan); a full refresh reads every event once. #}
+{# Inlined when incremental (filters reach the scan); a full refresh reads every event once. #}
 web_events as {{ inlined() if is_incremental() }} (
 
     select * from {{ ref('stg_web__events') }}
