@@ -37,42 +37,17 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def dbt_vars(
-    settings: Settings, run_date: date, extra_snapshots: Sequence[date] | None = None
-) -> dict:
-    """dbt's variables for the run date: features are built for it and for `extra_snapshots`
-    (by default, the run date's training snapshots the feature tables already hold)."""
-    if extra_snapshots is None:
-        extra_snapshots = held_training_snapshots(settings, run_date)
+def dbt_vars(settings: Settings, run_date: date, extra_snapshots: Sequence[date] = ()) -> dict:
+    """dbt's variables for the run date: features are built for it and for `extra_snapshots`,
+    and for its training snapshots where a feature table holds them already (a re-run of a
+    night the models trained: re-running a day leaves the same tables)."""
     return {
         "snapshot_date": run_date.isoformat(),
         "extra_snapshot_dates": [d.isoformat() for d in extra_snapshots],
+        "training_snapshot_dates": [d.isoformat() for d in settings.training_snapshots(run_date)],
         "reporting_currency": settings.reporting_currency,
         **feature_vars(settings, run_date),
     }
-
-
-def held_training_snapshots(settings: Settings, run_date: date) -> list[date]:
-    """The run date's training snapshots that the feature tables hold already.
-
-    The train step adds them on the nights it trains (build_training_snapshots). A re-run of
-    that night builds them again, so re-running a day leaves the same tables; any other night
-    leaves them out, and the tables drop them.
-    """
-    from journeys.warehouse import connect, table_exists
-
-    if not settings.warehouse.exists():
-        return []
-    with connect(settings, read_only=True) as con:
-        if not table_exists(con, "intermediate", "int_customer_features_aggregated"):
-            return []
-        held = {
-            row[0]
-            for row in con.execute(
-                "select distinct snapshot_date from intermediate.int_customer_features_aggregated"
-            ).fetchall()
-        }
-    return [d for d in settings.training_snapshots(run_date) if d in held]
 
 
 def feature_vars(settings: Settings, run_date: date) -> dict:
@@ -96,7 +71,7 @@ def invoke(
     settings: Settings,
     args: list[str],
     run_date: date | None = None,
-    extra_snapshots: Sequence[date] | None = None,
+    extra_snapshots: Sequence[date] = (),
 ) -> list[dict]:
     """Invoke one dbt command against this environment's warehouse; raise on any failure."""
     from dbt.cli.main import dbtRunner

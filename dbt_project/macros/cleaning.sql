@@ -51,10 +51,26 @@
     where _version_rank = 1
 {%- endmacro %}
 
-{# The snapshot dates this run builds, as a relation with one column snapshot_date. #}
-{% macro snapshot_dates_relation() -%}
+{#
+    The snapshot dates this run builds: var('snapshot_date'), var('extra_snapshot_dates'), and
+    those of var('training_snapshot_dates') this incremental table holds already (the train
+    step adds them on the nights it trains; a re-run of that night builds them again, so
+    re-running a day leaves the same tables).
+#}
+{% macro feature_snapshot_dates() -%}
     {%- set dates = [var('snapshot_date')] + var('extra_snapshot_dates') -%}
-    {%- for d in dates | unique %}
+    {%- if execute and is_incremental() and var('training_snapshot_dates') -%}
+        {%- set held = run_query("select distinct cast(snapshot_date as " ~ dbt.type_string() ~ ") from " ~ this).columns[0].values() -%}
+        {%- for d in var('training_snapshot_dates') if d in held -%}
+            {%- do dates.append(d) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(dates | unique | list) }}
+{%- endmacro %}
+
+{# feature_snapshot_dates() as a relation with one column snapshot_date. #}
+{% macro snapshot_dates_relation() -%}
+    {%- for d in feature_snapshot_dates() %}
     select cast('{{ d }}' as date) as snapshot_date
     {%- if not loop.last %} union all{% endif %}
     {%- endfor %}

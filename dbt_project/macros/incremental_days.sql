@@ -55,11 +55,13 @@
 {#
     Incremental by snapshot date: a run replaces the snapshots it builds (delete+insert on
     snapshot_date) and then drops every other, so the table holds this run's snapshots only,
-    as a full refresh would. Spark overwrites the snapshot partitions instead.
+    as a full refresh would (the run date's training snapshots are kept: the run builds them
+    when the table holds them, see feature_snapshot_dates). Spark overwrites the snapshot
+    partitions instead.
 #}
 {% macro snapshot_incremental_config() -%}
     {%- set dates = [] -%}
-    {%- for d in [var('snapshot_date')] + var('extra_snapshot_dates') -%}
+    {%- for d in [var('snapshot_date')] + var('extra_snapshot_dates') + var('training_snapshot_dates') -%}
         {%- do dates.append("cast('" ~ d ~ "' as date)") -%}
     {%- endfor -%}
     {%- set keep_only = "delete from {{ this }} where snapshot_date not in (" ~ dates | join(', ') ~ ")" -%}

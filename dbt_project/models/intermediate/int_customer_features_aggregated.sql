@@ -544,7 +544,7 @@ snapshot_cart_adds as (
         web_events.event_type = 'add_to_cart'
         and cast(web_events.event_at as date) in (select snapshots.snapshot_date from snapshots)
         -- The same as literals on the raw timestamp, so the scan skips the other days' events.
-        {%- set all_snapshots = [var('snapshot_date')] + var('extra_snapshot_dates') %}
+        {%- set all_snapshots = feature_snapshot_dates() %}
         and web_events.event_at >= cast('{{ all_snapshots | min }}' as date)
         and web_events.event_at < {{ dbt.dateadd('day', 1, "cast('" ~ (all_snapshots | max) ~ "' as date)") }}
 
