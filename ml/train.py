@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -60,8 +60,7 @@ def _train_models(settings: Settings, run_date: date, force: bool) -> dict:
     tracking.configure(settings)
     client = mlflow.MlflowClient()
     horizon = settings.churn_horizon_days
-    train_cutoff = run_date - timedelta(days=2 * horizon)
-    holdout_cutoff = run_date - timedelta(days=horizon)
+    holdout_cutoff, train_cutoff = settings.training_snapshots(run_date)
     expected_tags = {
         name: FEATURES_TAG
         for name in (tracking.SEGMENTATION_MODEL, tracking.CHURN_MODEL, tracking.HIGH_VALUE_MODEL)
