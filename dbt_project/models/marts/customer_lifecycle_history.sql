@@ -4,11 +4,13 @@
     follows the lifecycle_stage macro (thresholds in journeys/settings.py).
     Incremental by customer and day (delete+insert on both). A run builds
       - every customer's row for the days not built yet, and always for the run date
-        (re-running a day replaces it);
-      - every day of the customers whose inputs changed: each row keeps its customer's
-        inputs_fingerprint (first seen day, purchase days and counts up to the run date). A
-        late order, a status update, a merge or a customer first seen late changes it, and
-        only that customer's days are built again, not everybody's.
+        (re-running a day replaces it). Customers whose inputs did not change are moved on
+        from their row of the day before the first of those days (the base day): purchases
+        since then are added, nothing else is read;
+      - every day of the customers whose inputs changed, from all their purchase days: each
+        row keeps its customer's inputs_fingerprint (first seen day, purchase days and counts
+        up to the run date). A late order, a status update, a merge or a customer first seen
+        late changes it, and only that customer's days are built again, not everybody's.
     Customers no longer known (merged away, turned test accounts) lose their rows.
     A full refresh rebuilds from var('history_start'); an incremental run keeps older days.
 #}
@@ -23,6 +25,16 @@
     {%- set built_to = value_in(this, 'max(day)') -%}
     {%- if built_from and built_from < range_start -%}{%- set range_start = built_from -%}{%- endif -%}
 {%- endif %}
+{#- The base day: the day before the first new day (the run date on a re-run). Unchanged
+    customers move on from their row of that day when the table holds it and nothing before
+    built_from is to be built. -#}
+{%- set base_day = none -%}
+{%- if built_to -%}
+    {%- set day_after_built = modules.datetime.date.fromisoformat(built_to) + modules.datetime.timedelta(days=1) -%}
+    {%- set first_new_day = [day_after_built, modules.datetime.date.fromisoformat(var('snapshot_date'))] | min -%}
+    {%- set candidate = (first_new_day - modules.datetime.timedelta(days=1)).isoformat() -%}
+    {%- if candidate >= built_from and range_start >= built_from -%}{%- set base_day = candidate -%}{%- endif -%}
+{%- endif %}
 
 with
 
@@ -32,7 +44,7 @@ customers as (
 
 ),
 
-daily as (
+daily as {{ inlined() }} (
 
     select * from {{ ref('fct_customer_daily') }}
 
@@ -52,22 +64,6 @@ known_customers as (
         cast(first_seen_at as date) as first_seen_on
     from customers
     where not is_test_account
-
-),
-
-purchase_days as (
-
-    -- Each purchase day with the purchases to date; valid until the next purchase day.
-    select
-        customer_id,
-        day as purchase_on,
-        sum(completed_orders) over (
-            partition by customer_id order by day asc rows between unbounded preceding and current row
-        ) as orders_to_date,
-        min(day) over (partition by customer_id) as first_purchase_on,
-        lead(day) over (partition by customer_id order by day asc) as next_purchase_on
-    from daily
-    where completed_orders > 0
 
 ),
 
@@ -93,7 +89,7 @@ customer_inputs as {{ materialized() }} (
 
 ),
 
-days_to_build as {{ materialized() }} (
+new_days as {{ materialized() }} (
 
     -- Days every customer gets a row for: days not built yet, and the run date.
     select calendar.day
@@ -138,36 +134,131 @@ changed_customers as {{ materialized() }} (
 
 ),
 
-customer_days as (
+{%- if base_day %}
 
-    select
-        known_customers.customer_id,
-        days_to_build.day
-    from known_customers
-    inner join days_to_build
-        on known_customers.first_seen_on <= days_to_build.day
-    union
-    {% if target.type == 'spark' %}
-        -- Spark overwrites whole day partitions: every customer, when anybody changed.
+    base_rows as {{ materialized() }} (
+
+        select
+            customer_id,
+            first_purchase_on,
+            last_purchase_on,
+            orders_to_date
+        from {{ this }}
+        where day = cast('{{ base_day }}' as date)
+
+    ),
+
+    moved_on as (
+
+        -- Unchanged customers on the new days: their base day row plus the purchases since
+        -- (none on a first run of the day: a purchase changes the fingerprint).
+        select
+            base_rows.customer_id,
+            new_days.day,
+            coalesce(base_rows.first_purchase_on, min(purchases.day)) as first_purchase_on,
+            coalesce(max(purchases.day), base_rows.last_purchase_on) as last_purchase_on,
+            base_rows.orders_to_date + coalesce(sum(purchases.completed_orders), 0) as orders_to_date
+        from base_rows
+        cross join new_days
+        left join daily as purchases
+            on
+                base_rows.customer_id = purchases.customer_id
+                and purchases.completed_orders > 0
+                and purchases.day > cast('{{ base_day }}' as date)
+                and purchases.day <= new_days.day
+        where base_rows.customer_id not in (select changed_customers.customer_id from changed_customers)
+        group by
+            base_rows.customer_id,
+            new_days.day,
+            base_rows.first_purchase_on,
+            base_rows.last_purchase_on,
+            base_rows.orders_to_date
+
+    ),
+
+    recomputed_customers as {{ materialized() }} (
+
+        -- The changed customers, and those with no base day row (first seen since, or on a
+        -- re-run of the day they were first seen).
+        select
+            customer_id,
+            first_seen_on
+        from changed_customers
+        union
         select
             known_customers.customer_id,
-            calendar.day
+            known_customers.first_seen_on
         from known_customers
-        inner join calendar
-            on known_customers.first_seen_on <= calendar.day
-        where exists (select 1 from changed_customers)
-    {% else %}
+        where not exists (
+            select 1
+            from base_rows
+            where base_rows.customer_id = known_customers.customer_id
+        )
+
+    ),
+
+{%- endif %}
+
+customer_days as (
+
+    -- The (customer, day) pairs computed from all the customer's purchase days.
+    {%- if base_day %}
         select
-            changed_customers.customer_id,
+            recomputed_customers.customer_id,
             calendar.day
-        from changed_customers
+        from recomputed_customers
         inner join calendar
-            on changed_customers.first_seen_on <= calendar.day
-    {% endif %}
+            on recomputed_customers.first_seen_on <= calendar.day
+    {%- else %}
+        select
+            known_customers.customer_id,
+            new_days.day
+        from known_customers
+        inner join new_days
+            on known_customers.first_seen_on <= new_days.day
+        union
+        {%- if target.type == 'spark' %}
+            -- Spark overwrites whole day partitions: every customer, when anybody changed.
+            select
+                known_customers.customer_id,
+                calendar.day
+            from known_customers
+            inner join calendar
+                on known_customers.first_seen_on <= calendar.day
+            where exists (select 1 from changed_customers)
+        {%- else %}
+            select
+                changed_customers.customer_id,
+                calendar.day
+            from changed_customers
+            inner join calendar
+                on changed_customers.first_seen_on <= calendar.day
+        {%- endif %}
+    {%- endif %}
 
 ),
 
-as_of as (
+purchase_days as (
+
+    -- Each purchase day with the purchases to date; valid until the next purchase day.
+    select
+        customer_id,
+        day as purchase_on,
+        sum(completed_orders) over (
+            partition by customer_id order by day asc rows between unbounded preceding and current row
+        ) as orders_to_date,
+        min(day) over (partition by customer_id) as first_purchase_on,
+        lead(day) over (partition by customer_id order by day asc) as next_purchase_on
+    from daily
+    where
+        completed_orders > 0
+        {%- if base_day %}
+            and customer_id in (select recomputed_customers.customer_id from recomputed_customers)
+        {%- endif %}
+
+),
+
+computed as (
 
     select
         customer_days.customer_id,
@@ -184,6 +275,16 @@ as_of as (
 
 ),
 
+as_of as (
+
+    select * from computed
+    {%- if base_day %}
+        union all
+        select * from moved_on
+    {%- endif %}
+
+),
+
 final as (
 
     select
@@ -195,6 +296,7 @@ final as (
             'as_of.orders_to_date'
         ) }} as lifecycle_stage,
         cast(as_of.orders_to_date as {{ dbt.type_int() }}) as orders_to_date,
+        as_of.first_purchase_on,
         as_of.last_purchase_on,
         customer_inputs.inputs_fingerprint
     from as_of
