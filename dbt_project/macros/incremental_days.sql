@@ -2,19 +2,26 @@
     Incremental by customer and day: a run replaces the (customer, day) rows it builds. Rows
     of customers no longer known (merged away, turned test accounts) are deleted after the
     insert; with drops_empty_rows, the model itself writes an empty row (null
-    landed_batch_id) for each pair to delete instead. `after`: more post-hooks. Spark has no
+    landed_batch_id) for each pair to delete instead, and the pairs deleted are logged with
+    the time of the build (removed_pairs_log). `after`: more post-hooks. Spark has no
     row-level delete without Delta/Iceberg: it overwrites day partitions.
 #}
 {% macro customer_day_incremental_config(drops_empty_rows=false, after=[]) -%}
     {%- if drops_empty_rows -%}
-        {%- set cleanup = "delete from {{ this }} where landed_batch_id is null" -%}
+        {#- The pairs deleted are logged (removed_pairs_log) for the models reading this one. -#}
+        {%- set log = "{{ removed_pairs_log() }}" -%}
+        {%- set cleanup = [
+            "create table if not exists " ~ log ~ " as select customer_id, day, built_at from {{ this }} where false",
+            "insert into " ~ log ~ " select customer_id, day, built_at from {{ this }} where landed_batch_id is null",
+            "delete from {{ this }} where landed_batch_id is null",
+        ] -%}
     {%- else -%}
-        {%- set cleanup = "delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)" -%}
+        {%- set cleanup = ["delete from {{ this }} where customer_id not in (select customer_id from {{ ref('dim_customers') }} where not is_test_account)"] -%}
     {%- endif -%}
     {%- if target.type == 'spark' -%}
         {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['day'], 'on_schema_change': 'fail', 'post_hook': after}) }}
     {%- else -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': [cleanup] + after}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': ['customer_id', 'day'], 'on_schema_change': 'fail', 'post_hook': cleanup + after}) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -91,4 +98,14 @@
    table once (27M web events at 1M customers) before any filter of its readers applies. #}
 {% macro inlined() -%}
     {{ return('not materialized' if target.type == 'duckdb' else '') }}
+{%- endmacro %}
+
+{# When the dbt invocation building a row started: `built_at` tells a reader what changed. #}
+{% macro build_timestamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{# The (customer, day) pairs fct_customer_daily deleted, with the time of the build that did. #}
+{% macro removed_pairs_log() -%}
+    {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier='fct_customer_daily_removed')) }}
 {%- endmacro %}

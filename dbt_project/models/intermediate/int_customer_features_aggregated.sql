@@ -19,10 +19,11 @@
     S - P, and their web and e-mail window counts add the days entering the window (P, S]
     and take off the days leaving it (P - w, S - w] (integer sums: exact). A customer is
     computed again, from all their history, when
-      - their inputs up to the previous run date changed (inputs_fingerprint: a hash of their
-        daily activity, orders, order lines with the product's category, first seen day).
-        Late data, a status update, a merge, a new customer or a product moved to another
-        category all change it;
+      - their inputs up to the previous run date changed: the daily fact rebuilt or removed
+        one of their days up to then since this table was built (its rows' built_at and its
+        log of removed pairs), or their inputs_fingerprint changed (a hash of their orders,
+        order lines with the product's category, first seen day). Late data, a status update,
+        a merge, a new customer or a product moved to another category all do;
       - they ordered on a day entering the snapshot (purchases, returns, baskets and
         categories are computed, never summed up: amounts are floating point), had a
         purchase leave the 90 or 365-day window, added to cart on the snapshot day or had
@@ -73,7 +74,7 @@ web_events as {{ inlined() }} (
 
 ),
 
-daily as (
+daily as {{ inlined() }} (
 
     select * from {{ ref('fct_customer_daily') }}
 
@@ -146,30 +147,22 @@ order_line_fingerprints as (
 
 {#- The previous run date: the latest snapshot the table holds (the run date on a full refresh). -#}
 {%- if is_incremental() -%}
-    {%- set previous_run = "(select max(snapshot_date) from " ~ this ~ ")" -%}
+    {%- set previous_run = "cast('" ~ (value_in(this, 'max(snapshot_date)') or var('snapshot_date')) ~ "' as date)" -%}
 {%- else -%}
     {%- set previous_run = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- endif %}
 
 current_inputs as {{ materialized() }} (
 
-    -- Per customer: a fingerprint of every input row of theirs up to the run date, and up to
-    -- the previous run date, to compare with what that run kept.
+    -- Per customer: a fingerprint of their orders (with their lines and the lines' product
+    -- categories) and first seen day, up to the run date and up to the previous run date, to
+    -- compare with what that run kept. Their daily activity is not hashed: the daily fact
+    -- tells which customers' days it rebuilt or removed since (daily_changes).
     select
         customer_id,
         {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint,
         {{ combine_fingerprints('case when day is null or day <= ' ~ previous_run ~ ' then row_fingerprint end') }} as previous_inputs_fingerprint
     from (
-        select
-            customer_id,
-            day,
-            {{ row_hash([
-                'day', 'completed_orders', 'completed_amount', 'refunded_orders', 'cancelled_orders',
-                'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events',
-                'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks'
-            ]) }} as row_fingerprint
-        from daily
-        union all
         select
             orders.customer_id,
             orders.ordered_on as day,
@@ -199,6 +192,31 @@ current_inputs as {{ materialized() }} (
     built as (
 
         select * from {{ this }}
+
+    ),
+
+    daily_changes as {{ materialized() }} (
+
+        -- Customers whose daily rows up to the previous run date changed since this table was
+        -- built: rows rebuilt (built_at) or deleted (the daily fact's log of removed pairs).
+        {%- set last_built_at = value_in(this, 'max(built_at)') or '1970-01-01' %}
+        select customer_id
+        from daily
+        where
+            built_at > cast('{{ last_built_at }}' as {{ dbt.type_timestamp() }})
+            and day <= {{ previous_run }}
+        union
+        {%- if load_relation(removed_pairs_log()) is not none %}
+            select customer_id
+            from {{ removed_pairs_log() }}
+            where
+                built_at > cast('{{ last_built_at }}' as {{ dbt.type_timestamp() }})
+                and day <= {{ previous_run }}
+        {%- else %}
+            -- No log of removed pairs (a daily fact built elsewhere): everybody.
+            select customer_id
+            from real_customers
+        {%- endif %}
 
     ),
 
@@ -301,6 +319,12 @@ current_inputs as {{ materialized() }} (
             on current_inputs.customer_id = built_inputs.customer_id
         cross join bases
         where current_inputs.previous_inputs_fingerprint is distinct from built_inputs.inputs_fingerprint
+        union
+        select
+            bases.snapshot_date,
+            daily_changes.customer_id
+        from daily_changes
+        cross join bases
 
     ),
 
@@ -327,7 +351,8 @@ current_inputs as {{ materialized() }} (
                     cast(built.{{ column }} + coalesce(moves.{{ column }}, 0) as {{ dbt.type_int() }}) as {{ column }},
                 {%- endfor %}
                 current_inputs.inputs_fingerprint as inputs_fingerprint,
-                bases.base_date as carried_from
+                bases.base_date as carried_from,
+                {{ build_timestamp() }} as built_at
             )
         from built
         inner join bases
@@ -665,7 +690,8 @@ final as (
         cast(coalesce(web_features.email_clicks_30d, 0) as {{ dbt.type_int() }}) as email_clicks_30d,
         cast(coalesce(abandoned_cart_features.abandoned_carts_24h, 0) as {{ dbt.type_int() }}) as abandoned_carts_24h,
         current_inputs.inputs_fingerprint,
-        cast(null as date) as carried_from
+        cast(null as date) as carried_from,
+        {{ build_timestamp() }} as built_at
     from customer_snapshots
     inner join current_inputs
         on customer_snapshots.customer_id = current_inputs.customer_id

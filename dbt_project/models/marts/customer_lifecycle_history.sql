@@ -176,8 +176,11 @@ changed_customers as {{ materialized() }} (
 
     ),
 
-    recomputed_customers as {{ materialized() }} (
+{%- endif %}
 
+recomputed_customers as {{ materialized() }} (
+
+    {% if base_day -%}
         -- The changed customers, and those with no base day row (first seen since, or on a
         -- re-run of the day they were first seen).
         select
@@ -194,10 +197,15 @@ changed_customers as {{ materialized() }} (
             from base_rows
             where base_rows.customer_id = known_customers.customer_id
         )
+    {%- else -%}
+        -- No base day: everybody's days are computed from their purchase days.
+        select
+            customer_id,
+            first_seen_on
+        from known_customers
+    {%- endif %}
 
-    ),
-
-{%- endif %}
+),
 
 customer_days as (
 
@@ -252,9 +260,7 @@ purchase_days as (
     from daily
     where
         completed_orders > 0
-        {%- if base_day %}
-            and customer_id in (select recomputed_customers.customer_id from recomputed_customers)
-        {%- endif %}
+        and customer_id in (select recomputed_customers.customer_id from recomputed_customers)
 
 ),
 

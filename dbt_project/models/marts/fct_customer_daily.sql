@@ -13,7 +13,10 @@
         intermediate.fct_customer_daily_cookie_owners (written after each build), so only the
         changed cookies' events are read again, never all events.
     A pair left with no source row is written as an empty row (no landing batch) and deleted
-    after the insert. Only activity on or before the run date (var snapshot_date) is read.
+    after the insert, and logged in intermediate.fct_customer_daily_removed. A rebuilt pair
+    equal to the row held is not written again: built_at (when the row last changed) and that
+    log tell the models reading this one which customers' days changed.
+    Only activity on or before the run date (var snapshot_date) is read.
     An event re-delivered under another cookie stays with the old cookie's owner until a full
     refresh (events are not versioned by cookie).
 #}
@@ -408,7 +411,8 @@ final as {{ materialized() }} (
         cast(sum(activity.email_clicks) as {{ dbt.type_int() }}) as email_clicks,
         cast(sum(activity.abandoned_carts) as {{ dbt.type_int() }}) as abandoned_carts,
         max(order_pairs.orders_fingerprint) as orders_fingerprint,
-        max(activity.landed_batch_id) as landed_batch_id
+        max(activity.landed_batch_id) as landed_batch_id,
+        {{ build_timestamp() }} as built_at
     from activity
     left join order_pairs
         on
@@ -418,19 +422,34 @@ final as {{ materialized() }} (
 
 )
 
+{%- set content_columns = ['completed_orders', 'completed_amount', 'refunded_orders', 'refunded_amount', 'cancelled_orders', 'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events', 'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks', 'abandoned_carts'] %}
+
 select * from final
 {% if is_incremental() and target.type != 'spark' %}
+    -- A rebuilt pair equal to the row the table holds is left alone (built_at keeps telling
+    -- when it last changed).
+    where not exists (
+        select 1
+        from {{ this }} as built
+        where
+            built.customer_id = final.customer_id
+            and built.day = final.day
+            {%- for column in content_columns + ['orders_fingerprint', 'landed_batch_id'] %}
+                and built.{{ column }} is not distinct from final.{{ column }}
+            {%- endfor %}
+    )
     union all
     -- Built pairs with no source row left: an empty row (no landing batch) replaces the old
     -- one, and the post-hook deletes it.
     select
         pairs_to_build.customer_id,
         pairs_to_build.day,
-        {%- for column in ['completed_orders', 'completed_amount', 'refunded_orders', 'refunded_amount', 'cancelled_orders', 'online_orders', 'store_orders', 'web_events', 'web_sessions', 'browse_events', 'browse_sessions', 'product_views', 'cart_adds', 'email_opens', 'email_clicks', 'abandoned_carts'] %}
+        {%- for column in content_columns %}
             0 as {{ column }},
         {%- endfor %}
         null as orders_fingerprint,
-        null as landed_batch_id
+        null as landed_batch_id,
+        {{ build_timestamp() }} as built_at
     from pairs_to_build
     inner join {{ this }} as built
         on
