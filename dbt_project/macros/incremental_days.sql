@@ -64,18 +64,18 @@
     snapshot_date) and then drops every other, so the table holds this run's snapshots only,
     as a full refresh would (the run date's training snapshots are kept: the run builds them
     when the table holds them, see feature_snapshot_dates). Spark overwrites the snapshot
-    partitions instead.
+    partitions instead. `after`: more post-hooks.
 #}
-{% macro snapshot_incremental_config() -%}
+{% macro snapshot_incremental_config(after=[]) -%}
     {%- set dates = [] -%}
     {%- for d in [var('snapshot_date')] + var('extra_snapshot_dates') + var('training_snapshot_dates') -%}
         {%- do dates.append("cast('" ~ d ~ "' as date)") -%}
     {%- endfor -%}
     {%- set keep_only = "delete from {{ this }} where snapshot_date not in (" ~ dates | join(', ') ~ ")" -%}
     {%- if target.type == 'spark' -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['snapshot_date'], 'on_schema_change': 'fail'}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite', 'partition_by': ['snapshot_date'], 'on_schema_change': 'fail', 'post_hook': after}) }}
     {%- else -%}
-        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'snapshot_date', 'on_schema_change': 'fail', 'post_hook': keep_only}) }}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'delete+insert', 'unique_key': 'snapshot_date', 'on_schema_change': 'fail', 'post_hook': [keep_only] + after}) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -108,4 +108,13 @@
 {# The (customer, day) pairs fct_customer_daily deleted, with the time of the build that did. #}
 {% macro removed_pairs_log() -%}
     {{ return(api.Relation.create(database=this.database, schema='intermediate', identifier='fct_customer_daily_removed')) }}
+{%- endmacro %}
+
+{#
+    The least landing batch id of a batch started at or after `timestamp` (text): batch ids
+    are "land-<UTC start, %Y%m%dT%H%M%S>-<random>" (journeys/landing.py), so they sort by when
+    landing started. Landing runs before the transform, never beside it.
+#}
+{% macro landing_batch_at(timestamp) -%}
+    {{ return('land-' ~ modules.datetime.datetime.fromisoformat(timestamp).strftime('%Y%m%dT%H%M%S')) }}
 {%- endmacro %}

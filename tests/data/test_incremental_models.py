@@ -1,7 +1,8 @@
 """The daily models built a day at a time equal a full refresh, table for table.
 
-One home receives its exports day by day (one delivery carries an order placed days earlier:
-a late arrival) and is built incrementally, re-running the last day once more; then the same
+One home receives its exports day by day (the last delivery carries an order placed days
+earlier, a buyer turned test account, a product moved to another category and a corrected
+order line) and is built incrementally, re-running the last day once more; then the same
 home is rebuilt with --full-refresh over the same days and every table is compared, row for
 row. On the way, rows of days nothing touched are marked to prove they were not rebuilt.
 """
@@ -9,8 +10,10 @@ row. On the way, rows of days nothing touched are marked to prove they were not 
 from __future__ import annotations
 
 import csv
+import gzip
 from datetime import date, timedelta
 
+import duckdb
 import pytest
 
 from journeys.identity.resolve import resolve_identities
@@ -85,6 +88,26 @@ def _turn_test_account(settings: Settings, spared_email: str) -> str:
     return record["crm_id"]
 
 
+def _move_product_and_correct_a_line(settings: Settings) -> None:
+    """Deliver, with the last day's exports, a bought product moved to another category and a
+    corrected line of an early order (another product): the features and category mix of
+    whoever bought them must change, though none of their days did."""
+    with gzip.open(settings.exports / "shop" / START.isoformat() / "order_lines.csv.gz", "rt") as f:
+        first_line, *others = list(csv.DictReader(f))[:50]
+    catalog = settings.exports / "catalog" / START.isoformat() / "products.parquet"
+    products = duckdb.sql(
+        f"select sku, category, name, brand, cast(list_price as varchar) as list_price, currency, "
+        f"lower(cast(is_active as varchar)) as is_active from '{catalog}' order by sku"
+    ).fetchdf()
+    bought = products[products["sku"] == first_line["sku"]].iloc[0].to_dict()
+    other = products[products["category"] != bought["category"]].iloc[0].to_dict()
+    _deliver(settings, "catalog", "products-moved.csv", {**bought, "category": other["category"]})
+    line = next(
+        r for r in others if r["order_id"] != first_line["order_id"] and r["sku"] != other["sku"]
+    )
+    _deliver(settings, "shop", "order_lines-corrected.csv", {**line, "sku": other["sku"]})
+
+
 def _deliver(settings: Settings, source: str, name: str, row: dict[str, str]) -> None:
     """One more file of one row in the last day's delivery of `source`."""
     path = settings.exports / source / LAST.isoformat() / name
@@ -135,6 +158,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
     late_email = _late_order(home)
     flagged_crm_id = _turn_test_account(home, spared_email=late_email)
+    _move_product_and_correct_a_line(home)
     first_day = LAST - timedelta(days=INCREMENTAL_DAYS - 1)
     for day in [first_day + timedelta(days=i) for i in range(INCREMENTAL_DAYS - 1)]:
         _build(home, day)

@@ -19,11 +19,12 @@
     S - P, and their web and e-mail window counts add the days entering the window (P, S]
     and take off the days leaving it (P - w, S - w] (integer sums: exact). A customer is
     computed again, from all their history, when
-      - their inputs up to the previous run date changed: the daily fact rebuilt or removed
-        one of their days up to then since this table was built (its rows' built_at and its
-        log of removed pairs), or their inputs_fingerprint changed (a hash of their orders,
-        order lines with the product's category, first seen day). Late data, a status update,
-        a merge, a new customer or a product moved to another category all do;
+      - their inputs up to the previous run date changed since this table was built: the
+        daily fact rebuilt or removed one of their days up to then (its rows' built_at and its
+        log of removed pairs: late data, a status update, a merge, a cookie linked), lines of
+        their purchases landed since, a product they bought moved to another category (the
+        categories read are kept in intermediate.int_customer_features_aggregated_categories),
+        or their first seen day moved. Nothing is hashed: the run reads only what changed;
       - they ordered on a day entering the snapshot (purchases, returns, baskets and
         categories are computed, never summed up: amounts are floating point), had a
         purchase leave the 90 or 365-day window, added to cart on the snapshot day or had
@@ -46,7 +47,10 @@
     ('days_since_last_email_open', 'email_opens'),
 ] -%}
 {%- set shifted_only = ['recency_days', 'tenure_days', 'days_since_first_purchase'] -%}
-{{ config(**snapshot_incremental_config()) }}
+{#- The product categories this build read, kept for the next run (refs render when the hook runs). -#}
+{%- set seen_categories = api.Relation.create(database=this.database, schema='intermediate', identifier='int_customer_features_aggregated_categories') -%}
+{%- set save_categories = "create or replace table " ~ seen_categories ~ " as select sku, category from {{ ref('stg_catalog__products') }}" -%}
+{{ config(**snapshot_incremental_config(after=[save_categories])) }}
 
 with
 
@@ -120,28 +124,16 @@ order_lines as (
     select
         order_id,
         sku,
-        discount_amount > 0 as is_discounted
+        discount_amount > 0 as is_discounted,
+        landed_batch_id
     from shop_order_lines
     union all
     select
         receipt_id as order_id,
         sku,
-        false as is_discounted
+        false as is_discounted,
+        landed_batch_id
     from pos_receipt_lines
-
-),
-
-order_line_fingerprints as (
-
-    -- The category of each line's product counts: a product moved to another category
-    -- changes the fingerprint of whoever bought it (new products change nobody's).
-    select
-        order_lines.order_id,
-        {{ fingerprint(['order_lines.sku', 'order_lines.is_discounted', 'products.category']) }} as lines_fingerprint
-    from order_lines
-    left join products
-        on order_lines.sku = products.sku
-    group by order_lines.order_id
 
 ),
 
@@ -151,41 +143,6 @@ order_line_fingerprints as (
 {%- else -%}
     {%- set previous_run = "cast('" ~ var('snapshot_date') ~ "' as date)" -%}
 {%- endif %}
-
-current_inputs as {{ materialized() }} (
-
-    -- Per customer: a fingerprint of their orders (with their lines and the lines' product
-    -- categories) and first seen day, up to the run date and up to the previous run date, to
-    -- compare with what that run kept. Their daily activity is not hashed: the daily fact
-    -- tells which customers' days it rebuilt or removed since (daily_changes).
-    select
-        customer_id,
-        {{ combine_fingerprints('row_fingerprint') }} as inputs_fingerprint,
-        {{ combine_fingerprints('case when day is null or day <= ' ~ previous_run ~ ' then row_fingerprint end') }} as previous_inputs_fingerprint
-    from (
-        select
-            orders.customer_id,
-            orders.ordered_on as day,
-            {{ row_hash([
-                'orders.order_id', 'orders.status', 'orders.channel', 'orders.amount',
-                'orders.ordered_at', 'order_line_fingerprints.lines_fingerprint'
-            ]) }} as row_fingerprint
-        from orders
-        left join order_line_fingerprints
-            on orders.order_id = order_line_fingerprints.order_id
-        where
-            orders.customer_id is not null
-            and orders.ordered_on <= cast('{{ var("snapshot_date") }}' as date)
-        union all
-        select
-            customer_id,
-            cast(null as date) as day,
-            {{ row_hash(['first_seen_on']) }} as row_fingerprint
-        from real_customers
-    ) as input_rows
-    group by customer_id
-
-),
 
 {% if is_incremental() %}
 
@@ -217,6 +174,41 @@ current_inputs as {{ materialized() }} (
             select customer_id
             from real_customers
         {%- endif %}
+
+    ),
+
+    changed_skus as (
+
+        -- Products whose category is not the one the last build read (new products too).
+        {%- if load_relation(seen_categories) is not none %}
+            select coalesce(products.sku, seen.sku) as sku
+            from products
+            full outer join {{ seen_categories }} as seen
+                on products.sku = seen.sku
+            where products.category is distinct from seen.category
+        {%- else %}
+            select sku from products
+        {%- endif %}
+
+    ),
+
+    lines_changed as {{ materialized() }} (
+
+        -- Customers whose purchases' lines changed: lines landed since the last build, or lines
+        -- of a product whose category changed.
+        select orders.customer_id
+        from orders
+        inner join (
+            select order_id
+            from order_lines
+            where landed_batch_id >= '{{ landing_batch_at(last_built_at) }}'
+            union
+            select order_id
+            from order_lines
+            where sku in (select changed_skus.sku from changed_skus)
+        ) as changed_lines
+            on orders.order_id = changed_lines.order_id
+        where orders.customer_id is not null
 
     ),
 
@@ -306,25 +298,24 @@ current_inputs as {{ materialized() }} (
         union
         select
             bases.snapshot_date,
-            current_inputs.customer_id
-        from current_inputs
-        left join (
-            -- The previous run date's snapshot holds every customer known then.
-            select
-                customer_id,
-                inputs_fingerprint
-            from built
-            where snapshot_date = {{ previous_run }}
-        ) as built_inputs
-            on current_inputs.customer_id = built_inputs.customer_id
+            changed_customers.customer_id
+        from (
+            select daily_changes.customer_id from daily_changes
+            union
+            select lines_changed.customer_id from lines_changed
+        ) as changed_customers
         cross join bases
-        where current_inputs.previous_inputs_fingerprint is distinct from built_inputs.inputs_fingerprint
         union
+        -- Their first seen day moved (tenure_days tells the one the row was built with).
         select
             bases.snapshot_date,
-            daily_changes.customer_id
-        from daily_changes
-        cross join bases
+            built.customer_id
+        from bases
+        inner join built
+            on bases.base_date = built.snapshot_date
+        inner join real_customers
+            on built.customer_id = real_customers.customer_id
+        where cast({{ dbt.dateadd('day', '-built.tenure_days', 'built.snapshot_date') }} as date) <> real_customers.first_seen_on
 
     ),
 
@@ -350,7 +341,6 @@ current_inputs as {{ materialized() }} (
                 {%- for column, count, window in web_window_sums %}
                     cast(built.{{ column }} + coalesce(moves.{{ column }}, 0) as {{ dbt.type_int() }}) as {{ column }},
                 {%- endfor %}
-                current_inputs.inputs_fingerprint as inputs_fingerprint,
                 bases.base_date as carried_from,
                 {{ build_timestamp() }} as built_at
             )
@@ -359,8 +349,6 @@ current_inputs as {{ materialized() }} (
             on built.snapshot_date = bases.base_date
         inner join real_customers
             on built.customer_id = real_customers.customer_id
-        inner join current_inputs
-            on built.customer_id = current_inputs.customer_id
         left join moves
             on
                 built.customer_id = moves.customer_id
@@ -689,12 +677,9 @@ final as (
         cast(coalesce(web_features.cart_adds_90d, 0) as {{ dbt.type_int() }}) as cart_adds_90d,
         cast(coalesce(web_features.email_clicks_30d, 0) as {{ dbt.type_int() }}) as email_clicks_30d,
         cast(coalesce(abandoned_cart_features.abandoned_carts_24h, 0) as {{ dbt.type_int() }}) as abandoned_carts_24h,
-        current_inputs.inputs_fingerprint,
         cast(null as date) as carried_from,
         {{ build_timestamp() }} as built_at
     from customer_snapshots
-    inner join current_inputs
-        on customer_snapshots.customer_id = current_inputs.customer_id
     left join purchase_features
         on
             customer_snapshots.customer_id = purchase_features.customer_id

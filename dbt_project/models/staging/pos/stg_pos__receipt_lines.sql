@@ -15,6 +15,7 @@ typed as (
         cast({{ clean_text('quantity') }} as {{ dbt.type_int() }}) as quantity,
         cast({{ clean_text('unit_price') }} as {{ dbt.type_numeric() }}) as unit_price,
         _delivery_date,
+        _batch_id,
         _file,
         _line
     from source
@@ -36,7 +37,8 @@ final as (
         sku,
         quantity,
         unit_price,
-        quantity * unit_price as line_amount
+        quantity * unit_price as line_amount,
+        _batch_id as landed_batch_id
     from latest
 
 )

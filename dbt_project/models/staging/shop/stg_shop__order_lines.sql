@@ -16,6 +16,7 @@ typed as (
         cast({{ clean_text('unit_price') }} as {{ dbt.type_numeric() }}) as unit_price,
         coalesce(cast({{ clean_text('discount_amount') }} as {{ dbt.type_numeric() }}), 0) as discount_amount,
         _delivery_date,
+        _batch_id,
         _file,
         _line
     from source
@@ -38,7 +39,8 @@ final as (
         quantity,
         unit_price,
         discount_amount,
-        quantity * unit_price - discount_amount as line_amount
+        quantity * unit_price - discount_amount as line_amount,
+        _batch_id as landed_batch_id
     from latest
 
 )
