@@ -287,14 +287,19 @@ order_lines as (
         from moves
         where orders_moved
         union
+        -- Abandoned carts at the base snapshot (a one-day count), or a first seen day that moved
+        -- (tenure_days tells the one the row was built with).
         select
             bases.snapshot_date,
             built.customer_id
         from bases
         inner join built
-            on
-                bases.base_date = built.snapshot_date
-                and built.abandoned_carts_24h > 0
+            on bases.base_date = built.snapshot_date
+        left join real_customers
+            on built.customer_id = real_customers.customer_id
+        where
+            built.abandoned_carts_24h > 0
+            or cast({{ dbt.dateadd('day', '-built.tenure_days', 'built.snapshot_date') }} as date) <> real_customers.first_seen_on
         union
         select
             bases.snapshot_date,
@@ -305,17 +310,6 @@ order_lines as (
             select lines_changed.customer_id from lines_changed
         ) as changed_customers
         cross join bases
-        union
-        -- Their first seen day moved (tenure_days tells the one the row was built with).
-        select
-            bases.snapshot_date,
-            built.customer_id
-        from bases
-        inner join built
-            on bases.base_date = built.snapshot_date
-        inner join real_customers
-            on built.customer_id = real_customers.customer_id
-        where cast({{ dbt.dateadd('day', '-built.tenure_days', 'built.snapshot_date') }} as date) <> real_customers.first_seen_on
 
     ),
 
