@@ -11,7 +11,8 @@
       - pairs of cookies whose owner changed (linked today, merged, owner turned test account):
         the cookie owners the table was built with are kept in
         intermediate.fct_customer_daily_cookie_owners (written after each build), so only the
-        changed cookies' events are read again, never all events.
+        days the changed cookies were seen are built again (finding them scans the events'
+        cookie ids once).
     A pair left with no source row is written as an empty row (no landing batch) and deleted
     after the insert, and logged in intermediate.fct_customer_daily_removed. A rebuilt pair
     equal to the row held is not written again: built_at (when the row last changed) and that
