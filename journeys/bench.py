@@ -109,6 +109,7 @@ CHECKSUMS = {
 # Models of issue #9 (features, lifecycle, rule segments): their dbt build time is reported.
 # The feature, lifecycle and rule segment models (#9): everything `make bench-features` builds.
 FEATURE_MODEL_PREFIXES = (
+    "int_web_cookie_days",
     "fct_customer_daily",
     "int_customer_features_aggregated",
     "customer_category_mix",

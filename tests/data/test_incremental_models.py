@@ -1,9 +1,9 @@
 """The daily models built a day at a time equal a full refresh, table for table.
 
 One home receives its exports day by day (the last delivery carries an order placed days
-earlier, a buyer turned test account, a product moved to another category and a corrected
-order line) and is built incrementally, re-running the last day once more; then the same
-home is rebuilt with --full-refresh over the same days and every table is compared, row for
+earlier, a buyer turned test account, a product moved to another category, a corrected
+order line and a late web event) and is built incrementally, re-running the last day once
+more; then the same home is rebuilt with --full-refresh over the same days and every table is compared, row for
 row. On the way, rows of days nothing touched are marked to prove they were not rebuilt.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 from datetime import date, timedelta
 
 import duckdb
@@ -29,6 +30,7 @@ HISTORY_DAYS = 10
 INCREMENTAL_DAYS = 3  # LAST-2 (first build), LAST-1, LAST
 LATE_ORDER_DAY = LAST - timedelta(days=6)
 TABLES = {
+    "intermediate.int_web_cookie_days": ["anonymous_id", "day"],
     "marts.fct_customer_daily": ["customer_id", "day"],
     "marts.customer_lifecycle_history": ["customer_id", "day"],
     "marts.customer_lifecycle": ["customer_id"],
@@ -108,6 +110,21 @@ def _move_product_and_correct_a_line(settings: Settings) -> None:
     _deliver(settings, "shop", "order_lines-corrected.csv", {**line, "sku": other["sku"]})
 
 
+def _late_web_event(settings: Settings) -> None:
+    """Deliver, with the last day's exports, a cart add in a new session on a day and cookie
+    delivered days earlier: that cookie's day is summed again from all its events."""
+    day = LAST - timedelta(days=5)
+    with gzip.open(settings.exports / "web" / day.isoformat() / "events.jsonl.gz", "rt") as f:
+        event = next(e for e in map(json.loads, f) if e["sku"] and e["anonymous_id"])
+    event.update(
+        event_id="LATE-EV-0001",
+        event_type="add_to_cart",
+        session_id="LATE-SESSION",
+        event_at=event["event_at"].replace("Z", "").split(".")[0][:-2] + "59Z",
+    )
+    _deliver(settings, "web", "events-late.csv", {k: v or "" for k, v in event.items()})
+
+
 def _deliver(settings: Settings, source: str, name: str, row: dict[str, str]) -> None:
     """One more file of one row in the last day's delivery of `source`."""
     path = settings.exports / source / LAST.isoformat() / name
@@ -130,9 +147,11 @@ def _rows(settings: Settings, table: str, key: list[str]) -> list[tuple]:
                 [schema, name],
             ).fetchall()
         ]
-        return con.execute(
+        rows = con.execute(
             f"select {', '.join(columns)} from {table} order by {', '.join(key)}"
         ).fetchall()
+    # Lists (int_web_cookie_days) as tuples, so rows can be compared as sets.
+    return [tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in rows]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +178,7 @@ def test_incremental_days_equal_a_full_refresh(home: Settings) -> None:
     late_email = _late_order(home)
     flagged_crm_id = _turn_test_account(home, spared_email=late_email)
     _move_product_and_correct_a_line(home)
+    _late_web_event(home)
     first_day = LAST - timedelta(days=INCREMENTAL_DAYS - 1)
     for day in [first_day + timedelta(days=i) for i in range(INCREMENTAL_DAYS - 1)]:
         _build(home, day)

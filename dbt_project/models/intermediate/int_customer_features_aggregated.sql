@@ -72,9 +72,9 @@ identifiers as (
 
 ),
 
-web_events as {{ inlined() }} (
+cookie_days as (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from {{ ref('int_web_cookie_days') }}
 
 ),
 
@@ -542,18 +542,19 @@ snapshot_cart_adds as (
     -- Cart adds on a snapshot day, for abandoned carts as of the end of that day.
     select
         cookie_owners.customer_id,
-        web_events.event_at as added_at,
-        cast(web_events.event_at as date) as event_on
-    from web_events
+        {{ unnest_list('cookie_days.cart_adds_at') }} as added_at,
+        cookie_days.day as event_on
+    from cookie_days
     inner join cookie_owners
-        on web_events.anonymous_id = cookie_owners.anonymous_id
+        on cookie_days.anonymous_id = cookie_owners.anonymous_id
     where
-        web_events.event_type = 'add_to_cart'
-        and cast(web_events.event_at as date) in (select snapshots.snapshot_date from snapshots)
-        -- The same as literals on the raw timestamp, so the scan skips the other days' events.
-        {%- set all_snapshots = feature_snapshot_dates() %}
-        and web_events.event_at >= cast('{{ all_snapshots | min }}' as date)
-        and web_events.event_at < {{ dbt.dateadd('day', 1, "cast('" ~ (all_snapshots | max) ~ "' as date)") }}
+        cookie_days.cart_adds > 0
+        -- The snapshot days as literals, so the scan skips the other days.
+        and cookie_days.day in (
+            {%- for snapshot_date in feature_snapshot_dates() %}
+                cast('{{ snapshot_date }}' as date){{ "," if not loop.last }}
+            {%- endfor %}
+        )
 
 ),
 

@@ -26,9 +26,9 @@ identifiers as (
 
 ),
 
-web_events as {{ inlined() }} (
+cookie_days as {{ inlined() }} (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from {{ ref('int_web_cookie_days') }}
 
 ),
 
@@ -159,23 +159,34 @@ bought_per_day as (
 
 ),
 
+views as (
+
+    -- One row per product view (of a known product or not) of the computed customers.
+    select
+        cookie_owners.customer_id,
+        cookie_days.day,
+        {{ unnest_list('cookie_days.viewed_skus') }} as sku
+    from cookie_days
+    inner join cookie_owners
+        on cookie_days.anonymous_id = cookie_owners.anonymous_id
+    where
+        cookie_days.product_views > 0
+        and cookie_owners.customer_id in (select computed_customers.customer_id from computed_customers)
+
+),
+
 viewed_per_day as (
 
     select
-        cookie_owners.customer_id,
+        views.customer_id,
         products.category,
-        cast(web_events.event_at as date) as day,
+        views.day,
         0 as purchased_lines,
         count(*) as product_views
-    from web_events
-    inner join cookie_owners
-        on web_events.anonymous_id = cookie_owners.anonymous_id
+    from views
     inner join products
-        on web_events.sku = products.sku
-    where
-        web_events.event_type = 'product_view'
-        and cookie_owners.customer_id in (select computed_customers.customer_id from computed_customers)
-    group by cookie_owners.customer_id, products.category, cast(web_events.event_at as date)
+        on views.sku = products.sku
+    group by views.customer_id, products.category, views.day
 
 ),
 
@@ -207,32 +218,41 @@ final as (
 
 {% if is_incremental() %}
 
-    , entering_views as (
+    , entering_view_days as (
 
         -- Product views of carried-over customers on the days their snapshot moved over.
         select
             cookie_owners.customer_id,
             carried_features.snapshot_date,
-            products.category,
-            count(*) as product_views
-        from web_events
+            {{ unnest_list('cookie_days.viewed_skus') }} as sku
+        from cookie_days
         inner join cookie_owners
-            on web_events.anonymous_id = cookie_owners.anonymous_id
+            on cookie_days.anonymous_id = cookie_owners.anonymous_id
         inner join carried_features
             on
                 cookie_owners.customer_id = carried_features.customer_id
-                and cast(web_events.event_at as date) > carried_features.carried_from
-                and cast(web_events.event_at as date) <= carried_features.snapshot_date
-        inner join products
-            on web_events.sku = products.sku
+                and cookie_days.day > carried_features.carried_from
+                and cookie_days.day <= carried_features.snapshot_date
         where
-            web_events.event_type = 'product_view'
-            and products.category is not null
-            -- A literal on the raw timestamp, so the scan skips older events (every carried_from
-            -- is a snapshot this table holds).
-            {%- set oldest_base = "cast('" ~ (value_in(this, 'min(snapshot_date)') or var('snapshot_date')) ~ "' as date)" %}
-            and web_events.event_at >= {{ dbt.dateadd('day', 1, oldest_base) }}
-        group by cookie_owners.customer_id, carried_features.snapshot_date, products.category
+            cookie_days.product_views > 0
+            -- A literal, so the scan skips older days (every carried_from is a snapshot this
+            -- table holds).
+            and cookie_days.day > cast('{{ value_in(this, 'min(snapshot_date)') or var('snapshot_date') }}' as date)
+
+    ),
+
+    entering_views as (
+
+        select
+            entering_view_days.customer_id,
+            entering_view_days.snapshot_date,
+            products.category,
+            count(*) as product_views
+        from entering_view_days
+        inner join products
+            on entering_view_days.sku = products.sku
+        where products.category is not null
+        group by entering_view_days.customer_id, entering_view_days.snapshot_date, products.category
 
     ),
 

@@ -304,7 +304,8 @@ final as (
         cast(as_of.orders_to_date as {{ dbt.type_int() }}) as orders_to_date,
         as_of.first_purchase_on,
         as_of.last_purchase_on,
-        customer_inputs.inputs_fingerprint
+        customer_inputs.inputs_fingerprint,
+        {{ build_timestamp() }} as built_at
     from as_of
     inner join customer_inputs
         on as_of.customer_id = customer_inputs.customer_id

@@ -1,8 +1,9 @@
 {#
     One row per customer and day with any activity: purchases, returns, web and email events,
-    abandoned carts (cart adds with no order placed within 24 hours). Incremental by customer
-    and day (delete+insert on both): a run builds only the (customer, day) pairs that changed
-    and the day before each (its abandoned carts read the next 24 hours' orders):
+    abandoned carts (cart adds with no order placed within 24 hours). Events are read summed
+    per cookie and day (int_web_cookie_days). Incremental by customer and day (delete+insert
+    on both): a run builds only the (customer, day) pairs that changed and the day before
+    each (its abandoned carts read the next 24 hours' orders):
       - pairs whose orders changed: each row keeps a fingerprint of its orders (id, content and
         landing batch), compared with the orders now. Late orders, status updates, an order
         moved to another customer by a merge, a customer turned test account;
@@ -11,15 +12,14 @@
       - pairs of cookies whose owner changed (linked today, merged, owner turned test account):
         the cookie owners the table was built with are kept in
         intermediate.fct_customer_daily_cookie_owners (written after each build), so only the
-        days the changed cookies were seen are built again (finding them scans the events'
-        cookie ids once).
+        days the changed cookies were seen are built again.
     A pair left with no source row is written as an empty row (no landing batch) and deleted
     after the insert, and logged in intermediate.fct_customer_daily_removed. A rebuilt pair
     equal to the row held is not written again: built_at (when the row last changed) and that
     log tell the models reading this one which customers' days changed.
     Only activity on or before the run date (var snapshot_date) is read.
-    An event re-delivered under another cookie stays with the old cookie's owner until a full
-    refresh (events are not versioned by cookie).
+    An event re-delivered under another cookie or on another day stays where it was first
+    counted until a full refresh (int_web_cookie_days).
 #}
 {%- set built_owners = api.Relation.create(database=this.database, schema='intermediate', identifier='fct_customer_daily_cookie_owners') -%}
 {#- The cookie owners this build used, kept for the next run (refs render when the hook runs). -#}
@@ -39,10 +39,10 @@ orders as (
 
 ),
 
-{# Inlined when incremental (filters reach the scan); a full refresh reads every event once. #}
-web_events as {{ inlined() if is_incremental() }} (
+{# Inlined when incremental (filters reach the scan); a full refresh reads every row once. #}
+cookie_days as {{ inlined() if is_incremental() }} (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from {{ ref('int_web_cookie_days') }}
 
 ),
 
@@ -96,20 +96,15 @@ customer_orders as {{ materialized() }} (
 
 ),
 
-customer_events as (
+customer_cookie_days as (
 
     select
         cookie_owners.customer_id,
-        web_events.event_id,
-        cast(web_events.event_at as date) as day,
-        web_events.event_at,
-        web_events.event_type,
-        web_events.session_id,
-        web_events.landed_batch_id
-    from web_events
+        cookie_days.*
+    from cookie_days
     inner join cookie_owners
-        on web_events.anonymous_id = cookie_owners.anonymous_id
-    where cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
+        on cookie_days.anonymous_id = cookie_owners.anonymous_id
+    where cookie_days.day <= cast('{{ var("snapshot_date") }}' as date)
 
 ),
 
@@ -183,17 +178,17 @@ order_pairs as (
                 and order_pairs.day = built_pairs.day
         where order_pairs.orders_fingerprint is distinct from built_pairs.orders_fingerprint
         union
-        -- Pairs with events landed since the last build (the batch as a literal: the events
-        -- scan is filtered before the join).
+        -- Pairs with events landed since the last build (the batch as a literal: the scan is
+        -- filtered before the join).
         select
             cookie_owners.customer_id,
-            cast(web_events.event_at as date) as day
-        from web_events
+            cookie_days.day
+        from cookie_days
         inner join cookie_owners
-            on web_events.anonymous_id = cookie_owners.anonymous_id
+            on cookie_days.anonymous_id = cookie_owners.anonymous_id
         where
-            web_events.landed_batch_id > '{{ value_in(this, "max(landed_batch_id)") or "" }}'
-            and cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
+            cookie_days.landed_batch_id > '{{ value_in(this, "max(landed_batch_id)") or "" }}'
+            and cookie_days.day <= cast('{{ var("snapshot_date") }}' as date)
         {% if not owners_known %}
             -- No record of the cookie owners the table was built with: build every pair.
             union
@@ -205,18 +200,18 @@ order_pairs as (
             select
                 customer_id,
                 day
-            from customer_events
+            from customer_cookie_days
         {% endif %}
         {% if owners_known %}
             union
             -- Every day a cookie whose owner changed was seen, for its old and its new owner.
             select
                 changed_cookies.customer_id,
-                cast(web_events.event_at as date) as day
-            from web_events
+                cookie_days.day
+            from cookie_days
             inner join changed_cookie_owners as changed_cookies
-                on web_events.anonymous_id = changed_cookies.anonymous_id
-            where cast(web_events.event_at as date) <= cast('{{ var("snapshot_date") }}' as date)
+                on cookie_days.anonymous_id = changed_cookies.anonymous_id
+            where cookie_days.day <= cast('{{ var("snapshot_date") }}' as date)
         {% endif %}
 
     ),
@@ -232,7 +227,7 @@ order_pairs as (
             from (
                 select customer_id, day from customer_orders
                 union
-                select customer_id, day from customer_events
+                select customer_id, day from customer_cookie_days
             ) as active_pairs
             where
                 day in (select changed_pairs.day from changed_pairs)
@@ -277,8 +272,8 @@ order_activity as (
         case when customer_orders.status = 'completed' and customer_orders.channel = 'online' then 1 else 0 end as online_orders,
         case when customer_orders.status = 'completed' and customer_orders.channel = 'store' then 1 else 0 end as store_orders,
         customer_orders.landed_batch_id,
-        cast(null as {{ dbt.type_string() }}) as session_id,
-        cast(null as {{ dbt.type_string() }}) as browse_session_id,
+        {{ empty_string_list() }} as session_ids,
+        {{ empty_string_list() }} as browse_session_ids,
         0 as web_events,
         0 as browse_events,
         0 as product_views,
@@ -310,52 +305,64 @@ order_activity as (
 
 {% endif %}
 
-events_to_build as {{ materialized() }} (
+cookie_days_to_build as {{ materialized() }} (
 
     {% if is_incremental() %}
-        -- Only the events of the pairs to build: their customers' cookies, on those days.
+        -- Only the pairs to build: their customers' cookies, on those days.
         select
             cookies_to_read.customer_id,
-            web_events.event_id,
-            pairs_to_build.day,
-            web_events.event_at,
-            web_events.event_type,
-            web_events.session_id,
-            web_events.landed_batch_id
-        from web_events
+            cookie_days.*
+        from cookie_days
         inner join cookies_to_read
-            on web_events.anonymous_id = cookies_to_read.anonymous_id
+            on cookie_days.anonymous_id = cookies_to_read.anonymous_id
         inner join pairs_to_build
             on
                 cookies_to_read.customer_id = pairs_to_build.customer_id
-                and cast(web_events.event_at as date) = pairs_to_build.day
-        -- Redundant with the join, but it lets the scan skip other cookies' events early.
-        where web_events.anonymous_id in (select cookies_to_read.anonymous_id from cookies_to_read)
+                and cookie_days.day = pairs_to_build.day
+        -- Redundant with the join, but it lets the scan skip other cookies' days early.
+        where cookie_days.anonymous_id in (select cookies_to_read.anonymous_id from cookies_to_read)
     {% else %}
-        select * from customer_events
+        select * from customer_cookie_days
     {% endif %}
 
 ),
 
-converted_carts as (
+cart_adds as (
 
-    -- Cart adds followed by an order from the same customer within 24 hours.
-    select distinct events_to_build.event_id
-    from events_to_build
-    inner join placed_orders
-        on
-            events_to_build.customer_id = placed_orders.customer_id
-            and events_to_build.event_at <= placed_orders.ordered_at
-            and {{ dbt.dateadd('hour', 24, 'events_to_build.event_at') }} > placed_orders.ordered_at
-    where events_to_build.event_type = 'add_to_cart'
+    select
+        customer_id,
+        day,
+        {{ unnest_list('cart_adds_at') }} as added_at
+    from cookie_days_to_build
+
+),
+
+abandoned_carts as (
+
+    -- Cart adds with no order placed by the same customer within 24 hours.
+    select
+        customer_id,
+        day,
+        count(*) as abandoned_carts
+    from cart_adds
+    where
+        not exists (
+            select 1
+            from placed_orders
+            where
+                placed_orders.customer_id = cart_adds.customer_id
+                and cart_adds.added_at <= placed_orders.ordered_at
+                and {{ dbt.dateadd('hour', 24, 'cart_adds.added_at') }} > placed_orders.ordered_at
+        )
+    group by customer_id, day
 
 ),
 
 event_activity as (
 
     select
-        events_to_build.customer_id,
-        events_to_build.day,
+        customer_id,
+        day,
         0 as completed_orders,
         0 as completed_amount,
         0 as refunded_orders,
@@ -363,22 +370,39 @@ event_activity as (
         0 as cancelled_orders,
         0 as online_orders,
         0 as store_orders,
-        events_to_build.landed_batch_id,
-        events_to_build.session_id,
-        case when events_to_build.event_type <> 'email_open' then events_to_build.session_id end as browse_session_id,
-        1 as web_events,
-        case when events_to_build.event_type <> 'email_open' then 1 else 0 end as browse_events,
-        case when events_to_build.event_type = 'product_view' then 1 else 0 end as product_views,
-        case when events_to_build.event_type = 'add_to_cart' then 1 else 0 end as cart_adds,
-        case when events_to_build.event_type = 'email_open' then 1 else 0 end as email_opens,
-        case when events_to_build.event_type = 'email_click' then 1 else 0 end as email_clicks,
-        case
-            when events_to_build.event_type = 'add_to_cart' and converted_carts.event_id is null then 1
-            else 0
-        end as abandoned_carts
-    from events_to_build
-    left join converted_carts
-        on events_to_build.event_id = converted_carts.event_id
+        landed_batch_id,
+        session_ids,
+        browse_session_ids,
+        web_events,
+        browse_events,
+        product_views,
+        cart_adds,
+        email_opens,
+        email_clicks,
+        0 as abandoned_carts
+    from cookie_days_to_build
+    union all
+    select
+        customer_id,
+        day,
+        0 as completed_orders,
+        0 as completed_amount,
+        0 as refunded_orders,
+        0 as refunded_amount,
+        0 as cancelled_orders,
+        0 as online_orders,
+        0 as store_orders,
+        null as landed_batch_id,
+        {{ empty_string_list() }} as session_ids,
+        {{ empty_string_list() }} as browse_session_ids,
+        0 as web_events,
+        0 as browse_events,
+        0 as product_views,
+        0 as cart_adds,
+        0 as email_opens,
+        0 as email_clicks,
+        abandoned_carts
+    from abandoned_carts
 
 ),
 
@@ -403,9 +427,9 @@ final as {{ materialized() }} (
         cast(sum(activity.online_orders) as {{ dbt.type_int() }}) as online_orders,
         cast(sum(activity.store_orders) as {{ dbt.type_int() }}) as store_orders,
         cast(sum(activity.web_events) as {{ dbt.type_int() }}) as web_events,
-        cast(count(distinct activity.session_id) as {{ dbt.type_int() }}) as web_sessions,
+        cast({{ distinct_count_in_lists('activity.session_ids') }} as {{ dbt.type_int() }}) as web_sessions,
         cast(sum(activity.browse_events) as {{ dbt.type_int() }}) as browse_events,
-        cast(count(distinct activity.browse_session_id) as {{ dbt.type_int() }}) as browse_sessions,
+        cast({{ distinct_count_in_lists('activity.browse_session_ids') }} as {{ dbt.type_int() }}) as browse_sessions,
         cast(sum(activity.product_views) as {{ dbt.type_int() }}) as product_views,
         cast(sum(activity.cart_adds) as {{ dbt.type_int() }}) as cart_adds,
         cast(sum(activity.email_opens) as {{ dbt.type_int() }}) as email_opens,
