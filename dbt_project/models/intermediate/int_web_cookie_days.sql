@@ -20,7 +20,13 @@
     on_schema_change='fail',
 ) }}
 
-{%- set landed_after = value_in(this, 'max(landed_batch_id)') if is_incremental() else none %}
+{%- set landed_after = (value_in(this, 'max(landed_batch_id)') or '') if is_incremental() else none %}
+{#- Whether a cookie's day with landed events is held already: only then are all events read. -#}
+{%- set any_held_day = is_incremental() and execute and run_query(
+    "select count(*) from (select distinct anonymous_id, cast(event_at as date) as day from "
+    ~ ref('stg_web__events') ~ " where landed_batch_id > '" ~ landed_after ~ "') as landed"
+    ~ " inner join " ~ this ~ " as held on held.anonymous_id = landed.anonymous_id and held.day = landed.day"
+).columns[0].values()[0] > 0 %}
 
 with
 
@@ -32,7 +38,7 @@ web_events as {{ inlined() }} (
 
 {% if is_incremental() %}
 
-    landed_events as {{ materialized() }} (
+    landed_events as {{ materialized() if any_held_day }} (
 
         -- Events landed since the last build (the batch as a literal: the scan filters them).
         select
@@ -44,9 +50,12 @@ web_events as {{ inlined() }} (
             sku,
             landed_batch_id
         from web_events
-        where landed_batch_id > '{{ landed_after or "" }}'
+        where landed_batch_id > '{{ landed_after }}'
 
     ),
+
+{% endif %}
+{% if any_held_day %}
 
     held_days as {{ materialized() }} (
 
@@ -62,13 +71,6 @@ web_events as {{ inlined() }} (
 
     ),
 
-    {#- Whether there is such a day at all: if not, the scan of every event is left out. -#}
-    {%- set any_held_day = execute and run_query(
-        "select count(*) from (select distinct anonymous_id, cast(event_at as date) as day from "
-        ~ ref('stg_web__events') ~ " where landed_batch_id > '" ~ (landed_after or "") ~ "') as landed"
-        ~ " inner join " ~ this ~ " as held on held.anonymous_id = landed.anonymous_id and held.day = landed.day"
-    ).columns[0].values()[0] > 0 %}
-
 {% endif %}
 
 events_to_sum as (
@@ -76,14 +78,14 @@ events_to_sum as (
     {% if is_incremental() %}
         select *
         from landed_events
-        where not exists (
-            select 1
-            from held_days
-            where
-                held_days.anonymous_id = landed_events.anonymous_id
-                and held_days.day = landed_events.day
-        )
         {% if any_held_day %}
+            where not exists (
+                select 1
+                from held_days
+                where
+                    held_days.anonymous_id = landed_events.anonymous_id
+                    and held_days.day = landed_events.day
+            )
             union all
             select
                 web_events.anonymous_id,
