@@ -32,7 +32,16 @@ with
 
 web_events as {{ inlined() }} (
 
-    select * from {{ ref('stg_web__events') }}
+    -- What the sums read (inlined: the filters of each reader reach the scan).
+    select
+        anonymous_id,
+        cast(event_at as date) as day,
+        event_at,
+        event_type,
+        session_id,
+        sku,
+        landed_batch_id
+    from {{ ref('stg_web__events') }}
 
 ),
 
@@ -41,14 +50,7 @@ web_events as {{ inlined() }} (
     landed_events as {{ materialized() if any_held_day }} (
 
         -- Events landed since the last build (the batch as a literal: the scan filters them).
-        select
-            anonymous_id,
-            cast(event_at as date) as day,
-            event_at,
-            event_type,
-            session_id,
-            sku,
-            landed_batch_id
+        select *
         from web_events
         where landed_batch_id > '{{ landed_after }}'
 
@@ -87,30 +89,15 @@ events_to_sum as (
                     and held_days.day = landed_events.day
             )
             union all
-            select
-                web_events.anonymous_id,
-                cast(web_events.event_at as date) as day,
-                web_events.event_at,
-                web_events.event_type,
-                web_events.session_id,
-                web_events.sku,
-                web_events.landed_batch_id
+            select web_events.*
             from web_events
             inner join held_days
                 on
                     web_events.anonymous_id = held_days.anonymous_id
-                    and cast(web_events.event_at as date) = held_days.day
+                    and web_events.day = held_days.day
         {% endif %}
     {% else %}
-        select
-            anonymous_id,
-            cast(event_at as date) as day,
-            event_at,
-            event_type,
-            session_id,
-            sku,
-            landed_batch_id
-        from web_events
+        select * from web_events
     {% endif %}
 
 ),

@@ -279,8 +279,7 @@ order_activity as (
         0 as product_views,
         0 as cart_adds,
         0 as email_opens,
-        0 as email_clicks,
-        0 as abandoned_carts
+        0 as email_clicks
     from customer_orders
     {% if is_incremental() %}
         inner join pairs_to_build
@@ -378,31 +377,8 @@ event_activity as (
         product_views,
         cart_adds,
         email_opens,
-        email_clicks,
-        0 as abandoned_carts
+        email_clicks
     from cookie_days_to_build
-    union all
-    select
-        customer_id,
-        day,
-        0 as completed_orders,
-        0 as completed_amount,
-        0 as refunded_orders,
-        0 as refunded_amount,
-        0 as cancelled_orders,
-        0 as online_orders,
-        0 as store_orders,
-        null as landed_batch_id,
-        {{ empty_string_list() }} as session_ids,
-        {{ empty_string_list() }} as browse_session_ids,
-        0 as web_events,
-        0 as browse_events,
-        0 as product_views,
-        0 as cart_adds,
-        0 as email_opens,
-        0 as email_clicks,
-        abandoned_carts
-    from abandoned_carts
 
 ),
 
@@ -434,7 +410,8 @@ final as {{ materialized() }} (
         cast(sum(activity.cart_adds) as {{ dbt.type_int() }}) as cart_adds,
         cast(sum(activity.email_opens) as {{ dbt.type_int() }}) as email_opens,
         cast(sum(activity.email_clicks) as {{ dbt.type_int() }}) as email_clicks,
-        cast(sum(activity.abandoned_carts) as {{ dbt.type_int() }}) as abandoned_carts,
+        -- One abandoned_carts row per pair at most: the join repeats it, max takes it once.
+        cast(coalesce(max(abandoned_carts.abandoned_carts), 0) as {{ dbt.type_int() }}) as abandoned_carts,
         max(order_pairs.orders_fingerprint) as orders_fingerprint,
         max(activity.landed_batch_id) as landed_batch_id,
         {{ build_timestamp() }} as built_at
@@ -443,6 +420,10 @@ final as {{ materialized() }} (
         on
             activity.customer_id = order_pairs.customer_id
             and activity.day = order_pairs.day
+    left join abandoned_carts
+        on
+            activity.customer_id = abandoned_carts.customer_id
+            and activity.day = abandoned_carts.day
     group by activity.customer_id, activity.day
 
 )
