@@ -106,8 +106,8 @@ CHECKSUMS = {
     "fct_orders": "sum(amount)",
     "customer_features": "sum(monetary) + sum(frequency) + sum(coalesce(web_sessions_30d, 0))",
 }
-# Models of issue #9 (features, lifecycle, rule segments): their dbt build time is reported.
-# The feature, lifecycle and rule segment models (#9): everything `make bench-features` builds.
+# The feature, lifecycle and rule segment models (#9), everything `make bench-features`
+# builds: their dbt build time is reported.
 FEATURE_MODEL_PREFIXES = (
     "int_web_cookie_days",
     "fct_customer_daily",

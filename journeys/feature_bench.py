@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from journeys.settings import get_settings
 from journeys.transform import invoke
 
-SELECT = ["--select", "int_web_cookie_days+", "int_customer_features_aggregated+"]
+SELECT = ["--select", "int_web_cookie_days+"]  # every feature model reads the cookie days
 
 
 def main(day: date) -> dict[str, float]:
